@@ -1,0 +1,207 @@
+import pickle
+from collections import OrderedDict
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from tts_gym import CheckpointError, ObservationError, SamplerConfig, SparseDiffusionPolicy
+from tts_gym.sparsity import FixedPlanner, enforce_warmup
+from tts_gym.evaluation.flops import count_inference_flops
+
+from helpers import ACTION_DIM, OBS_DIM, tiny_policy
+
+
+def observations(n, batch=None, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (n, OBS_DIM) if batch is None else (n, batch, OBS_DIM)
+    return rng.normal(size=shape).astype(np.float32)
+
+
+def random_fixed_planner(policy, seed=0):
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    plan = np.random.default_rng(seed).integers(0, 4, size=(steps, blocks), dtype=np.int8)
+    return FixedPlanner(enforce_warmup(plan[None], np.zeros(1, bool))[0])
+
+
+def test_act_returns_actions_and_runs_inference_every_ta_steps(policy):
+    obs = observations(9)
+    inferences = []
+    for o in obs:
+        action = policy.act(o)
+        assert action.shape == (ACTION_DIM,) and action.dtype == np.float32
+        inferences.append(policy.last_inference)
+    assert len({id(r) for r in inferences}) == 3  # steps 0, 4, 8 with Ta=4
+    record = inferences[0]
+    assert record.plan.shape == (1, policy.sampler.num_steps, policy.config.backbone.n_blocks)
+    assert record.plan.dtype == np.int8 and record.sparsity == 0.0
+    assert set(record.latency_ms) == {"encode", "prune", "decode", "total"}
+
+
+def test_queue_holds_chunk_from_index_to_minus_1(policy):
+    window = observations(2)
+    policy_a = tiny_policy(seed=0)
+    chunk = policy_a.predict_action_chunk(window, generator=torch.Generator().manual_seed(3))
+    policy_b = tiny_policy(seed=0)
+    g = torch.Generator().manual_seed(3)
+    first = policy_b.act(window[0], generator=g)
+    # after a reset the history is padded with the first observation
+    padded = tiny_policy(seed=0).predict_action_chunk(np.stack([window[0]] * 2), generator=torch.Generator().manual_seed(3))
+    np.testing.assert_allclose(first, padded[0], atol=1e-6)
+    assert chunk.shape == (4, ACTION_DIM)
+
+
+def test_same_seed_same_actions_and_generator_override():
+    obs = observations(6)
+    a = [tiny_policy(seed=1).act(o) for o in obs[:1]]
+    b = [tiny_policy(seed=1).act(o) for o in obs[:1]]
+    np.testing.assert_array_equal(a, b)
+    p = tiny_policy(seed=1)
+    x = p.act(obs[0], generator=torch.Generator().manual_seed(5))
+    p.reset()
+    y = p.act(obs[0], generator=torch.Generator().manual_seed(5))
+    np.testing.assert_array_equal(x, y)
+
+
+def test_dict_observation_is_read_by_configured_keys(policy):
+    obs = observations(1)[0]
+    raw = OrderedDict([("robot0_eef_pos", obs[2:]), ("object-state", obs[:2]), ("extra", np.zeros(4))])
+    a = tiny_policy(seed=2).act(raw, generator=torch.Generator().manual_seed(0))
+    b = tiny_policy(seed=2).act(obs, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_first_act_after_reset_is_dense_and_rollout_cache_is_kept_otherwise():
+    p = tiny_policy()
+    p.planner = random_fixed_planner(p)
+    window = observations(2)
+    p.predict_action_chunk(window)
+    assert p.last_inference.sparsity == 0.0
+    p.predict_action_chunk(window)
+    assert p.last_inference.sparsity > 0.5
+    p.reset()
+    p.predict_action_chunk(window)
+    assert p.last_inference.sparsity == 0.0
+
+
+def test_per_env_reset_in_a_batch_restarts_only_that_env():
+    steps = 10
+    obs = observations(steps, batch=3)
+    p = tiny_policy(seed=0)
+    p.planner = random_fixed_planner(p, 4)
+    records = {}
+    for t in range(steps):
+        if t == 6:
+            p.reset([1])
+        p.act(obs[t])
+        records[t] = p.last_inference
+    assert records[4].env_ids.tolist() == [0, 1, 2] and records[4].sparsity > 0.5
+    assert records[6].env_ids.tolist() == [1] and records[6].sparsity == 0.0  # dense: env 1 starts a rollout
+    assert records[8].env_ids.tolist() == [0, 2] and records[8].sparsity > 0.5
+    assert p.state.remaining.tolist() == [2, 0, 2]
+    np.testing.assert_array_equal(p.state.history[1], obs[[8, 9], 1])
+
+
+def test_save_load_round_trip(tmp_path):
+    p = tiny_policy(sampler=SamplerConfig(), planner=None)
+    p.planner = random_fixed_planner(p)
+    path = p.save(tmp_path / "policy.pt", metadata={"note": "test"})
+    q = SparseDiffusionPolicy.load(path, seed=0)
+    assert q.config == p.config and q.metadata == {"note": "test"}
+    np.testing.assert_array_equal(q.planner.fixed, p.planner.fixed)
+    obs = observations(3)
+    p.generator = torch.Generator().manual_seed(0)
+    for o in obs:
+        np.testing.assert_allclose(p.act(o), q.act(o), atol=1e-6)
+    half = SparseDiffusionPolicy.load(p.save(tmp_path / "half.pt", half=True))
+    assert half.model.input_emb.weight.dtype == torch.float32
+
+
+class PlainObject:
+    """Any non-tensor object: a weights-only load must refuse to unpickle it."""
+
+
+def test_bad_checkpoints_are_refused_with_clear_errors(tmp_path):
+    p = tiny_policy()
+    good = p.save(tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        SparseDiffusionPolicy.load(truncated)
+    pickled = tmp_path / "pickle.pt"
+    torch.save({"format": "tts_gym.policy", "obj": PlainObject()}, pickled, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="weights-only"):
+        SparseDiffusionPolicy.load(pickled)
+    payload = torch.load(good, weights_only=True)
+    del payload["normalizer"]
+    torch.save(payload, tmp_path / "no_norm.pt")
+    with pytest.raises(CheckpointError, match="normalizer"):
+        SparseDiffusionPolicy.load(tmp_path / "no_norm.pt")
+    payload = torch.load(good, weights_only=True)
+    payload["config"]["backbone"]["n_emb"] = 64
+    torch.save(payload, tmp_path / "other_config.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        SparseDiffusionPolicy.load(tmp_path / "other_config.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        SparseDiffusionPolicy.load(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize(
+    "obs, message",
+    [
+        (np.zeros(OBS_DIM + 1, np.float32), "shape"),
+        (np.zeros((2, 2, OBS_DIM), np.float32), "shape"),
+        (np.full(OBS_DIM, np.nan, np.float32), "finite"),
+        (np.zeros(OBS_DIM, np.int64), "floating dtype"),
+        ("not an observation", "array of floats"),
+        ({"object": np.zeros(2)}, "no key 'robot0_eef_pos'"),
+        ({"object": np.zeros(3), "robot0_eef_pos": np.zeros(3)}, r"observation\['object'\]"),
+    ],
+)
+def test_bad_observations_raise_value_errors(policy, obs, message):
+    with pytest.raises(ObservationError, match=message):
+        policy.act(obs)
+    assert issubclass(ObservationError, ValueError)
+
+
+def test_batch_size_change_needs_reset(policy):
+    policy.act(observations(1, batch=2)[0])
+    with pytest.raises(ValueError, match="reset"):
+        policy.act(observations(1, batch=3)[0])
+    policy.reset()
+    assert policy.act(observations(1, batch=3)[0]).shape == (3, ACTION_DIM)
+
+
+def test_flops_of_sparse_inference_are_lower():
+    p = tiny_policy()
+    window = observations(2)
+    dense = count_inference_flops(p, window)
+    p.planner = random_fixed_planner(p)
+    count_inference_flops(p, window)  # first act of the rollout is dense
+    assert count_inference_flops(p, window) < 0.6 * dense
+
+
+class TinyEnv(gym.Env):
+    observation_space = gym.spaces.Box(-1, 1, (OBS_DIM,), np.float32)
+    action_space = gym.spaces.Box(-np.inf, np.inf, (ACTION_DIM,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, OBS_DIM).astype(np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = self.np_random.uniform(-1, 1, OBS_DIM).astype(np.float32)
+        return obs, -float(np.abs(action).sum()), False, self.t >= 6, {}
+
+
+def test_stable_baselines3_evaluate_policy():
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    env = make_vec_env(TinyEnv, n_envs=2, seed=0)
+    mean, std = evaluate_policy(tiny_policy(), env, n_eval_episodes=4)
+    assert np.isfinite(mean) and mean < 0

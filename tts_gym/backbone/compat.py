@@ -1,0 +1,39 @@
+"""Loading weights of the original ``TransformerForDiffusion`` (diffusion_policy) into DP-T."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from .model import DiffusionTransformer
+
+# A DP workspace checkpoint stores the policy; its denoiser sits under ``model.``.
+POLICY_PREFIX = "model."
+# Buffers the original registers that we rebuild from the config (they are not learned).
+DERIVED_BUFFERS = ("mask", "memory_mask")
+
+
+class CheckpointMismatchError(ValueError):
+    """A state dict does not fit the model: names what is missing, unexpected or mis-shaped."""
+
+
+def load_transformer_state_dict(model: DiffusionTransformer, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Load a ``TransformerForDiffusion`` state dict (bare, or a policy's with ``model.`` prefix)."""
+    if any(key.startswith(POLICY_PREFIX) for key in state_dict):
+        state_dict = {k[len(POLICY_PREFIX):]: v for k, v in state_dict.items() if k.startswith(POLICY_PREFIX)}
+    state_dict = {k: v for k, v in state_dict.items() if k not in DERIVED_BUFFERS}
+    expected = {k: v for k, v in model.state_dict().items() if k not in DERIVED_BUFFERS}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    misshaped = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or misshaped:
+        raise CheckpointMismatchError(
+            "checkpoint does not fit DP-T "
+            f"{model.config}: missing={missing[:8]}{'...' if len(missing) > 8 else ''} "
+            f"unexpected={unexpected[:8]}{'...' if len(unexpected) > 8 else ''} misshaped={misshaped[:8]}"
+        )
+    model.load_state_dict(state_dict, strict=False)

@@ -1,0 +1,40 @@
+"""The ``tts-gym`` command line: a thin dispatcher over subcommand modules.
+
+Each subcommand lives next to the code it drives and exposes ``add_arguments(parser)``
+and ``run(args) -> int``; modules are imported only when their subcommand runs, so
+``tts-gym --help`` stays fast and a missing optional dependency only breaks its own command.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "collect": ("tts_gym.data.collect", "collect scripted-expert demonstrations into robomimic HDF5"),
+    "train": ("tts_gym.training.cli", "train a dense DP-T policy on an HDF5 dataset"),
+    "train-pruner": ("tts_gym.sparsity.training.cli", "train a test-time-sparsity pruner"),
+    "eval": ("tts_gym.evaluation.cli", "evaluate a policy in simulation"),
+    "bench": ("tts_gym.evaluation.bench_cli", "benchmark every acceleration method side by side"),
+    "render-masks": ("tts_gym.wrappers.render_masks", "draw recorded plans as pictures"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    return {name: spec for name, spec in COMMANDS.items() if importlib.util.find_spec(spec[0]) is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tts-gym", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in _available().items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    module = importlib.import_module(_available()[args.command][0])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Readers turning HDF5 demonstration files into :class:`Episode` lists.
+
+Two layouts are supported so that users with existing data can train on it:
+
+* robomimic (``data/demo_<i>/obs/<key>``, ``actions``, ...), written by our collector and by robomimic;
+* D4RL (flat ``observations``, ``actions``, ``terminals``, ``timeouts`` arrays over all episodes).
+
+Every problem (missing file, missing key, ragged demo) raises :class:`DatasetError` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Optional, Sequence
+
+import h5py
+import numpy as np
+
+from tts_gym.data.episode import DatasetError, Episode
+from tts_gym.data.robomimic_writer import NO_SEED
+
+# The low-dim keys (and order) robomimic / diffusion_policy use for the robosuite tasks.
+ROBOMIMIC_LOW_DIM_KEYS = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+D4RL_REQUIRED_KEYS = ("observations", "actions")
+_DEMO_NAME = re.compile(r"^demo_(\d+)$")
+
+
+def _open(path: str | os.PathLike) -> h5py.File:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DatasetError(f"{path}: no such file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:  # truncated / not HDF5
+        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from err
+
+
+def _demo_names(path: str, data: h5py.Group) -> list[str]:
+    """Demo group names sorted by their integer index (``demo_10`` after ``demo_9``)."""
+    names = []
+    for name in data.keys():
+        match = _DEMO_NAME.match(name)
+        if match:
+            names.append((int(match.group(1)), name))
+    if not names:
+        raise DatasetError(f"{path}: group 'data' contains no 'demo_<i>' groups")
+    return [name for _, name in sorted(names)]
+
+
+def _recorded_obs_keys(data: h5py.Group) -> Optional[list[str]]:
+    """The observation order our writer stores in ``env_args``; None for foreign files."""
+    raw = data.attrs.get("env_args")
+    if raw is None:
+        return None
+    try:
+        env_args = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    keys = env_args.get("obs_keys") if isinstance(env_args, dict) else None
+    return [pair[0] for pair in keys] if keys else None
+
+
+def _default_obs_keys(path: str, data: h5py.Group, first_demo: str) -> list[str]:
+    recorded = _recorded_obs_keys(data)
+    if recorded:
+        return recorded
+    obs_group = data[first_demo].get("obs")
+    if obs_group is None:
+        raise DatasetError(f"{path}: data/{first_demo} has no 'obs' group")
+    if all(key in obs_group for key in ROBOMIMIC_LOW_DIM_KEYS):
+        return list(ROBOMIMIC_LOW_DIM_KEYS)
+    # Foreign file without the robomimic keys: every per-step vector, alphabetically.
+    return sorted(key for key, value in obs_group.items() if isinstance(value, h5py.Dataset) and value.ndim <= 2)
+
+
+def _require(path: str, group: h5py.Group, key: str, where: str) -> h5py.Dataset:
+    if key not in group:
+        raise DatasetError(f"{path}: {where} is missing key '{key}'")
+    return group[key]
+
+
+def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = None) -> list[Episode]:
+    """Read every demo of a robomimic-layout file, concatenating ``obs_keys`` into flat observations.
+
+    Args:
+        path: HDF5 file with a ``data`` group.
+        obs_keys: observation keys to concatenate, in order. Default: the order recorded by our writer,
+            else robomimic's low-dim keys ``object, robot0_eef_pos, robot0_eef_quat,
+            robot0_gripper_qpos`` when present, else every per-step vector key alphabetically.
+    """
+    path = os.fspath(path)
+    with _open(path) as f:
+        data = _require(path, f, "data", "file")
+        names = _demo_names(path, data)
+        keys = list(obs_keys) if obs_keys is not None else _default_obs_keys(path, data, names[0])
+        episodes = []
+        for name in names:
+            demo = data[name]
+            where = f"data/{name}"
+            actions = np.asarray(_require(path, demo, "actions", where), np.float32)
+            obs_group = _require(path, demo, "obs", where)
+            pieces = []
+            for key in keys:
+                piece = np.asarray(_require(path, obs_group, key, f"{where}/obs"), np.float32)
+                pieces.append(piece.reshape(len(piece), -1))
+                if len(piece) != len(actions):
+                    raise DatasetError(
+                        f"{path}: {where} is ragged: obs/{key} has {len(piece)} steps but actions has {len(actions)}"
+                    )
+            num_samples = demo.attrs.get("num_samples")
+            if num_samples is not None and int(num_samples) != len(actions):
+                raise DatasetError(f"{path}: {where} is ragged: num_samples={int(num_samples)} but {len(actions)} actions")
+            rewards = np.asarray(demo["rewards"], np.float32) if "rewards" in demo else None
+            if rewards is not None and len(rewards) != len(actions):
+                raise DatasetError(f"{path}: {where} is ragged: {len(rewards)} rewards but {len(actions)} actions")
+            seed = demo.attrs.get("seed")
+            seed = None if seed is None or int(seed) == NO_SEED else int(seed)
+            episodes.append(Episode(np.concatenate(pieces, axis=1), actions, rewards=rewards, seed=seed, name=name))
+    return episodes
+
+
+def read_d4rl(path: str | os.PathLike) -> list[Episode]:
+    """Read a D4RL-style file, splitting the flat arrays at ``terminals | timeouts``.
+
+    A trailing segment that is neither terminated nor timed out (an unfinished last episode) is kept.
+    """
+    path = os.fspath(path)
+    with _open(path) as f:
+        arrays = {key: np.asarray(_require(path, f, key, "file")) for key in D4RL_REQUIRED_KEYS}
+        length = len(arrays["actions"])
+        for key in ("terminals", "timeouts", "rewards"):
+            if key in f:
+                arrays[key] = np.asarray(f[key])
+    if "terminals" not in arrays and "timeouts" not in arrays:
+        raise DatasetError(f"{path}: file is missing key 'terminals' (and 'timeouts'): cannot split episodes")
+    for key, value in arrays.items():
+        if len(value) != length:
+            raise DatasetError(f"{path}: key '{key}' has {len(value)} rows but 'actions' has {length}")
+    ends = np.zeros(length, dtype=bool)
+    for key in ("terminals", "timeouts"):
+        if key in arrays:
+            ends |= arrays[key].astype(bool).reshape(-1)
+    boundaries = list(np.flatnonzero(ends) + 1)
+    if not boundaries or boundaries[-1] != length:
+        boundaries.append(length)
+    episodes, start = [], 0
+    for index, stop in enumerate(boundaries):
+        if stop <= start:
+            continue
+        rewards = arrays["rewards"][start:stop] if "rewards" in arrays else None
+        obs = arrays["observations"][start:stop].reshape(stop - start, -1)
+        episodes.append(Episode(obs, arrays["actions"][start:stop], rewards=rewards, name=f"episode_{index}"))
+        start = stop
+    return episodes
+
+
+def load_episodes(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = None) -> list[Episode]:
+    """Read ``path`` with whichever reader its layout calls for (robomimic or D4RL)."""
+    path = os.fspath(path)
+    with _open(path) as f:
+        is_robomimic = "data" in f
+        is_d4rl = "observations" in f
+    if is_robomimic:
+        return read_robomimic(path, obs_keys=obs_keys)
+    if is_d4rl:
+        if obs_keys is not None:
+            raise DatasetError(f"{path}: obs_keys cannot be chosen for a D4RL-layout file")
+        return read_d4rl(path)
+    raise DatasetError(f"{path}: neither robomimic layout (missing key 'data') nor D4RL layout (missing key 'observations')")

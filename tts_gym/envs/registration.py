@@ -1,0 +1,47 @@
+"""Gymnasium ids of the project's environments, registered with lazy string entry points.
+
+Entry points are strings so that ``import tts_gym.envs`` stays cheap: robosuite / MuJoCo /
+gymnasium-robotics are imported only when an env is actually made.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+
+ROBOSUITE_MAX_EPISODE_STEPS = 400  # robomimic's horizon for Lift / Can / Square at 20 Hz
+KITCHEN_MAX_EPISODE_STEPS = 280  # FrankaKitchen-v1 / D4RL kitchen horizon
+
+LIFT_ID = "tts_gym/Lift-v0"
+CAN_ID = "tts_gym/Can-v0"
+SQUARE_ID = "tts_gym/Square-v0"
+KITCHEN_ID = "tts_gym/Kitchen-v0"
+
+# Short names used on the command line (``tts-gym collect --env lift``).
+SHORT_NAMES: dict[str, str] = {"lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID, "kitchen": KITCHEN_ID}
+
+_ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
+_KITCHEN_ENTRY_POINT = "tts_gym.envs.kitchen_env:KitchenEnv"
+
+_SPECS: dict[str, tuple[str, dict, int]] = {
+    LIFT_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "Lift"}, ROBOSUITE_MAX_EPISODE_STEPS),
+    CAN_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "PickPlaceCan"}, ROBOSUITE_MAX_EPISODE_STEPS),
+    SQUARE_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "NutAssemblySquare"}, ROBOSUITE_MAX_EPISODE_STEPS),
+    KITCHEN_ID: (_KITCHEN_ENTRY_POINT, {}, KITCHEN_MAX_EPISODE_STEPS),
+}
+
+
+def resolve_env_id(name: str) -> str:
+    """Map a short name (``kitchen``) or a full id (``tts_gym/Kitchen-v0``) to the full id."""
+    if name in _SPECS:
+        return name
+    key = name.lower()
+    if key in SHORT_NAMES:
+        return SHORT_NAMES[key]
+    raise ValueError(f"unknown environment {name!r}; choose one of {sorted(SHORT_NAMES)} or {sorted(_SPECS)}")
+
+
+def register_envs() -> None:
+    """Register every id once; safe to call repeatedly."""
+    for env_id, (entry_point, kwargs, max_steps) in _SPECS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs), max_episode_steps=max_steps)

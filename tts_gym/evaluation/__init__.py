@@ -1,0 +1,1 @@
+"""Measuring policies: FLOPs, latency, and (with the simulators) rollouts and benchmarks."""

@@ -1,0 +1,95 @@
+"""One-file checkpoints: format version, config, normalizer, weights and the planner, weights-only.
+
+Loading never unpickles arbitrary objects (``torch.load(weights_only=True)``): the file holds only
+dicts, lists, numbers, strings and tensors. Weights may be stored in fp16 to keep shipped files
+small; they load back as fp32.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "tts_gym.policy"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format", "format_version", "config", "model", "normalizer")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupt, of another format, or does not fit the model."""
+
+
+def _to_storage(state: dict[str, torch.Tensor], half: bool) -> dict[str, torch.Tensor]:
+    return {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous() for k, v in state.items()}
+
+
+def _to_float32(state: Any) -> Any:
+    if isinstance(state, dict):
+        return {k: _to_float32(v) for k, v in state.items()}
+    if torch.is_tensor(state) and state.dtype == torch.float16:
+        return state.float()
+    return state
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    config: dict[str, Any],
+    model: dict[str, torch.Tensor],
+    normalizer: dict[str, torch.Tensor],
+    planner: tuple[str, dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    half: bool = False,
+) -> Path:
+    """Write atomically (temp file + rename): a crash never leaves a half-written checkpoint."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config,
+        "model": _to_storage(model, half),
+        "normalizer": _to_storage(normalizer, False),
+        "planner": None if planner is None else {"name": planner[0], "state": planner[1]},
+        "metadata": metadata or {},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        tmp = Path(handle.name)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path} holds objects a weights-only load refuses (arbitrary pickle is never loaded): {error}"
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a tts_gym policy checkpoint (expected format {FORMAT!r})")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path} is missing {missing}")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {payload['format_version']}, this tts_gym reads {FORMAT_VERSION}"
+        )
+    payload["model"] = _to_float32(payload["model"])
+    if payload.get("planner"):
+        payload["planner"]["state"] = _to_float32(payload["planner"]["state"])
+    return payload

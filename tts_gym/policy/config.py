@@ -1,0 +1,55 @@
+"""Everything a policy needs besides weights, as validated dataclasses stored in every checkpoint."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..backbone.config import BackboneConfig
+from ..backbone.sampler import SamplerConfig
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Backbone, sampler, action chunking and the observation layout.
+
+    ``obs_keys`` lists the (key, size) pieces of the flat observation in order, so a policy can read
+    the simulator's raw dict observation (robosuite, FrankaKitchen) as well as a flat array.
+    """
+
+    backbone: BackboneConfig
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    n_action_steps: int = 8
+    obs_keys: tuple[tuple[str, int], ...] = ()
+    env_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backbone, dict):
+            object.__setattr__(self, "backbone", BackboneConfig(**self.backbone))
+        if isinstance(self.sampler, dict):
+            object.__setattr__(self, "sampler", SamplerConfig(**self.sampler))
+        object.__setattr__(self, "obs_keys", tuple((str(k), int(n)) for k, n in self.obs_keys))
+        b = self.backbone
+        if not isinstance(self.n_action_steps, int) or self.n_action_steps < 1:
+            raise ValueError(f"n_action_steps must be a positive int, got {self.n_action_steps!r}")
+        if b.n_obs_steps - 1 + self.n_action_steps > b.horizon:
+            raise ValueError(
+                f"executing {self.n_action_steps} actions from index n_obs_steps-1={b.n_obs_steps - 1} "
+                f"needs horizon >= {b.n_obs_steps - 1 + self.n_action_steps}, got {b.horizon}"
+            )
+        if self.obs_keys and sum(n for _, n in self.obs_keys) != b.obs_dim:
+            raise ValueError(f"obs_keys sizes sum to {sum(n for _, n in self.obs_keys)}, but obs_dim is {b.obs_dim}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["obs_keys"] = [list(item) for item in self.obs_keys]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PolicyConfig":
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ValueError(f"policy config does not match PolicyConfig: {error}") from error
+
+    def replace_sampler(self, sampler: SamplerConfig) -> "PolicyConfig":
+        return PolicyConfig(self.backbone, sampler, self.n_action_steps, self.obs_keys, self.env_id)

@@ -1,0 +1,201 @@
+"""``SparseDiffusionPolicy``: a DP-T policy with test-time sparsity, for any simulator loop.
+
+Per inference: encode the condition for all K steps in one call, plan all steps in one call,
+move the plan to the host once, then run the decoder-only loop of the executor.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..backbone.model import DiffusionTransformer
+from ..backbone.sampler import Sampler, SamplerConfig
+from ..data.normalizer import Normalizer
+from ..sparsity.cache import ResidualCache
+from ..sparsity.executor import PlanExecutor
+from ..sparsity.plan import PLAN_DTYPE, enforce_warmup, sparsity
+from ..sparsity.planners import DensePlanner, Planner, planner_from_state
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import PolicyConfig
+from .observation import ObservationError, flatten_observation
+from .rollout_state import RolloutState
+
+
+@dataclass
+class InferenceRecord:
+    """What the last inference did: its plan, sparsity and where the time went."""
+
+    plan: np.ndarray  # int8 [B, K, 3L]
+    sparsity: float
+    latency_ms: dict[str, float] = field(default_factory=dict)  # encode, prune, decode, total
+    env_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+
+class SparseDiffusionPolicy:
+    """A trained DP-T plus a planner (dense when none) and the per-rollout state of each env."""
+
+    def __init__(
+        self,
+        model: DiffusionTransformer,
+        normalizer: Normalizer,
+        config: PolicyConfig,
+        planner: Planner | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if model.config != config.backbone:
+            raise ValueError(f"model config {model.config} differs from policy config {config.backbone}")
+        for name in ("obs", "action"):
+            if name not in normalizer:
+                raise ValueError(f"normalizer has no {name!r} statistics")
+        self.model = model.eval().requires_grad_(False)
+        self.normalizer = normalizer
+        self.config = config
+        self.planner = planner or DensePlanner()
+        self.sampler = Sampler(config.sampler)
+        self.executor = PlanExecutor(self.model, self.sampler)
+        self.cache = ResidualCache(self.sampler.num_steps, config.backbone.n_blocks)
+        self.state = RolloutState(config.backbone.n_obs_steps, config.n_action_steps)
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.last_inference: InferenceRecord | None = None
+
+    # ------------------------------------------------------------------ rollout lifecycle
+    def reset(self, env_ids=None) -> None:
+        """Start a new rollout for all envs (or ``env_ids``): history, action queue and R cache."""
+        self.state.reset(env_ids)
+        self.cache.reset(env_ids)
+
+    def act(self, obs, generator: torch.Generator | None = None) -> np.ndarray:
+        """One action per env: ``[Da]`` for one observation, ``[B, Da]`` for a batch (vector envs)."""
+        flat, batched = self._check_observation(obs)
+        self.state.bind(len(flat), self.config.backbone.obs_dim, self.config.backbone.action_dim)
+        self.cache.ensure_batch(len(flat))
+        self.state.push(flat)
+        rows = self.state.rows_needing_inference()
+        if len(rows):
+            self.state.fill(rows, self._infer(self.state.history[rows], rows, generator))
+        actions = self.state.pop()
+        return actions if batched else actions[0]
+
+    def predict_action_chunk(self, obs_window, generator: torch.Generator | None = None) -> np.ndarray:
+        """One inference on a window of To observations: ``[To, Do]`` -> ``[Ta, Da]`` (or batched).
+
+        Uses and updates the rollout cache exactly as ``act()`` does when its queue runs out.
+        """
+        window = self._check_window(obs_window)
+        batch = len(window)
+        self.cache.ensure_batch(batch)
+        actions = self._infer(window, np.arange(batch), generator)
+        return actions if np.ndim(obs_window) == 3 else actions[0]
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        """Stable-Baselines3's ``predict``: ``episode_start`` marks envs whose episode just began."""
+        if episode_start is not None:
+            starts = np.flatnonzero(np.asarray(episode_start, dtype=bool).reshape(-1))
+            if self.state.num_envs is not None and len(starts):
+                self.reset(starts)
+        return self.act(observation), state
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def _infer(self, window: np.ndarray, rows: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
+        t0 = time.perf_counter()
+        generator = generator if generator is not None else self.generator
+        obs = self.normalizer.normalize("obs", torch.from_numpy(np.ascontiguousarray(window)))
+        memory = self.model.encode_condition(obs, self.sampler.timesteps)
+        t1 = time.perf_counter()
+        all_rows = self.cache.batch is not None and len(rows) == self.cache.batch
+        cache = self.cache if all_rows else self.cache.subset(rows)
+        plan = self.planner.plan(memory, cache.rollout_valid)
+        plan = enforce_warmup(plan, cache.fresh_rows(len(rows)))
+        t2 = time.perf_counter()
+        b = self.config.backbone
+        shape = (len(rows), b.horizon, b.action_dim)
+        sample = torch.randn(shape, generator=generator)
+        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
+        chunk = self.executor.run(memory, plan, sample, noise, cache)
+        if not all_rows:
+            self.cache.merge(rows, cache)
+        actions = self.normalizer.unnormalize("action", chunk)
+        start = b.n_obs_steps - 1
+        actions = actions[:, start : start + self.config.n_action_steps].numpy()
+        t3 = time.perf_counter()
+        self.last_inference = InferenceRecord(
+            plan=plan.astype(PLAN_DTYPE, copy=False),
+            sparsity=sparsity(plan),
+            latency_ms={"encode": 1e3 * (t1 - t0), "prune": 1e3 * (t2 - t1), "decode": 1e3 * (t3 - t2),
+                        "total": 1e3 * (t3 - t0)},
+            env_ids=rows,
+        )
+        return actions
+
+    # ------------------------------------------------------------------ input checks
+    def _check_observation(self, obs) -> tuple[np.ndarray, bool]:
+        b = self.config.backbone
+        return flatten_observation(obs, b.obs_dim, self.config.obs_keys)
+
+    def _check_window(self, obs_window) -> np.ndarray:
+        b = self.config.backbone
+        array = np.asarray(obs_window) if not torch.is_tensor(obs_window) else obs_window.cpu().numpy()
+        if array.ndim not in (2, 3) or array.shape[-2:] != (b.n_obs_steps, b.obs_dim):
+            raise ObservationError(
+                f"observation window must have shape [{b.n_obs_steps}, {b.obs_dim}] or "
+                f"[B, {b.n_obs_steps}, {b.obs_dim}], got {list(array.shape)}"
+            )
+        flat, _ = flatten_observation(array.reshape(-1, b.obs_dim), b.obs_dim, ())
+        return flat.reshape(-1, b.n_obs_steps, b.obs_dim)
+
+    # ------------------------------------------------------------------ variants, save, load
+    def with_planner(self, planner: Planner | None, sampler: SamplerConfig | None = None) -> "SparseDiffusionPolicy":
+        """The same weights under another planner (and sampler), with a fresh rollout state."""
+        config = self.config if sampler is None else self.config.replace_sampler(sampler)
+        policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner)
+        policy.generator = self.generator
+        return policy
+
+    def save(self, path: str | os.PathLike, metadata: dict | None = None, half: bool = False) -> Path:
+        planner = None if isinstance(self.planner, DensePlanner) else (self.planner.name, self.planner.state())
+        return save_checkpoint(
+            path, config=self.config.to_dict(), model=self.model.state_dict(),
+            normalizer=self.normalizer.state_dict(), planner=planner, metadata=metadata, half=half,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, seed: int | None = None) -> "SparseDiffusionPolicy":
+        payload = load_checkpoint(path)
+        try:
+            config = PolicyConfig.from_dict(payload["config"])
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(f"{path}: invalid config: {error}") from error
+        model = DiffusionTransformer(config.backbone)
+        try:
+            result = model.load_state_dict(payload["model"], strict=False)
+        except RuntimeError as error:  # shape mismatches
+            raise CheckpointError(f"{path}: weights do not fit the config {config.backbone}: {error}") from error
+        if result.missing_keys or result.unexpected_keys:
+            raise CheckpointError(
+                f"{path}: weights do not fit the config: missing {result.missing_keys[:8]}, "
+                f"unexpected {result.unexpected_keys[:8]}"
+            )
+        try:
+            normalizer = Normalizer.from_state_dict(payload["normalizer"])
+        except KeyError as error:
+            raise CheckpointError(f"{path}: normalizer: {error}") from error
+        planner = None
+        if payload.get("planner"):
+            planner = planner_from_state(payload["planner"]["name"], payload["planner"]["state"])
+        policy = cls(model, normalizer, config, planner, seed=seed)
+        policy.metadata = payload.get("metadata", {})
+        return policy
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, sparsity: float | None = None,
+                        sampler: str | None = None, steps: int | None = None, seed: int | None = None):
+        """A shipped policy by name (see ``tts_gym.pretrained()``) or a checkpoint path."""
+        from ..pretrained import resolve  # the registry of shipped files
+
+        return cls.load(resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps), seed=seed)
