@@ -1,0 +1,32 @@
+"""``tts-gym train``: dense DP-T training on an HDF5 dataset."""
+from __future__ import annotations
+
+import argparse
+
+from .config import PRESETS
+from .trainer import Trainer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="robomimic- or D4RL-layout HDF5 file")
+    parser.add_argument("--config", default="robomimic", choices=sorted(PRESETS), help="recipe preset")
+    parser.add_argument("--out", required=True, help="policy checkpoint to write (EMA weights)")
+    parser.add_argument("--run-dir", default=None, help="training state and log (default: <out>_run/)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, dest="learning_rate")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-resume", action="store_true", help="start over even if a run state exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = PRESETS[args.config].with_overrides(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed
+    )
+    trainer = Trainer(args.dataset, config, args.out, args.run_dir)
+    if not args.no_resume and trainer.try_resume():
+        print(f"resuming from epoch {trainer.epoch} ({trainer.run_dir})")
+    result = trainer.train()
+    print(f"wrote {result.policy_path}: {result.epochs} epochs, train loss {result.train_loss:.4f}, "
+          f"val loss {result.val_loss}, {result.seconds:.0f} s")
+    return 0
