@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 # name -> (module, one-line help)
@@ -21,8 +22,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _exists(module_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # a parent package is absent
+        return False
+
+
 def _available() -> dict[str, tuple[str, str]]:
-    return {name: spec for name, spec in COMMANDS.items() if importlib.util.find_spec(spec[0]) is not None}
+    return {name: spec for name, spec in COMMANDS.items() if _exists(spec[0])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,3 +93,38 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if payload.get("planner"):
         payload["planner"]["state"] = _to_float32(payload["planner"]["state"])
     return payload
+
+
+PLANNER_FORMAT = "tts_gym.planner"
+
+
+def save_planner_checkpoint(path: str | os.PathLike, *, planner: tuple[str, dict[str, Any]], sampler: dict[str, Any],
+                            backbone: dict[str, Any], metadata: dict[str, Any] | None = None) -> Path:
+    """A planner alone (a few hundred kB), for the backbone and sampler it was trained with."""
+    payload = {"format": PLANNER_FORMAT, "format_version": FORMAT_VERSION,
+               "planner": {"name": planner[0], "state": planner[1]}, "sampler": sampler, "backbone": backbone,
+               "metadata": metadata or {}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no planner file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(f"{path} holds objects a weights-only load refuses: {error}") from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != PLANNER_FORMAT:
+        raise CheckpointError(f"{path} is not a tts_gym planner file (expected format {PLANNER_FORMAT!r})")
+    if payload.get("backbone") != backbone:
+        raise CheckpointError(f"{path} was trained for backbone {payload.get('backbone')}, not {backbone}")
+    payload["planner"]["state"] = _to_float32(payload["planner"]["state"])
+    return payload

@@ -20,7 +20,9 @@ from ..sparsity.cache import ResidualCache
 from ..sparsity.executor import PlanExecutor
 from ..sparsity.plan import PLAN_DTYPE, enforce_warmup, sparsity
 from ..sparsity.planners import DensePlanner, Planner, planner_from_state
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError, load_checkpoint, load_planner_checkpoint, save_checkpoint, save_planner_checkpoint,
+)
 from .config import PolicyConfig
 from .observation import ObservationError, flatten_observation
 from .rollout_state import RolloutState
@@ -34,6 +36,7 @@ class InferenceRecord:
     sparsity: float
     latency_ms: dict[str, float] = field(default_factory=dict)  # encode, prune, decode, total
     env_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    obs_window: np.ndarray | None = None  # [B, To, Do] the observations this inference saw
 
 
 class SparseDiffusionPolicy:
@@ -69,16 +72,35 @@ class SparseDiffusionPolicy:
         self.state.reset(env_ids)
         self.cache.reset(env_ids)
 
-    def act(self, obs, generator: torch.Generator | None = None) -> np.ndarray:
-        """One action per env: ``[Da]`` for one observation, ``[B, Da]`` for a batch (vector envs)."""
+    def start(self, num_envs: int) -> None:
+        """Reset everything and run ``num_envs`` environments from now on (needed before ``act(env_ids=)``)."""
+        self.reset()
+        self.state.bind(num_envs, self.config.backbone.obs_dim, self.config.backbone.action_dim)
+        self.cache.ensure_batch(num_envs)
+
+    def act(self, obs, generator: torch.Generator | None = None, env_ids=None) -> np.ndarray:
+        """One action per env: ``[Da]`` for one observation, ``[B, Da]`` for a batch (vector envs).
+
+        ``env_ids`` acts for some of the policy's environments only (``obs`` has one row per id),
+        e.g. while others have finished their episodes; the rest keep their state untouched.
+        """
         flat, batched = self._check_observation(obs)
-        self.state.bind(len(flat), self.config.backbone.obs_dim, self.config.backbone.action_dim)
-        self.cache.ensure_batch(len(flat))
-        self.state.push(flat)
-        rows = self.state.rows_needing_inference()
-        if len(rows):
-            self.state.fill(rows, self._infer(self.state.history[rows], rows, generator))
-        actions = self.state.pop()
+        if env_ids is None:
+            self.state.bind(len(flat), self.config.backbone.obs_dim, self.config.backbone.action_dim)
+            self.cache.ensure_batch(len(flat))
+            rows = np.arange(len(flat))
+        else:
+            rows = np.asarray(env_ids, dtype=int).reshape(-1)
+            if self.state.num_envs is None or len(rows) != len(flat) or rows.min() < 0 or rows.max() >= self.state.num_envs:
+                raise ValueError(
+                    f"env_ids {rows.tolist()} must index the {self.state.num_envs} environments the policy runs, "
+                    f"one per observation row ({len(flat)} rows)"
+                )
+        self.state.push(flat, rows)
+        needing = self.state.rows_needing_inference(rows)
+        if len(needing):
+            self.state.fill(needing, self._infer(self.state.history[needing], needing, generator))
+        actions = self.state.pop(rows)
         return actions if batched else actions[0]
 
     def predict_action_chunk(self, obs_window, generator: torch.Generator | None = None) -> np.ndarray:
@@ -130,6 +152,7 @@ class SparseDiffusionPolicy:
             latency_ms={"encode": 1e3 * (t1 - t0), "prune": 1e3 * (t2 - t1), "decode": 1e3 * (t3 - t2),
                         "total": 1e3 * (t3 - t0)},
             env_ids=rows,
+            obs_window=window.copy(),
         )
         return actions
 
@@ -163,6 +186,21 @@ class SparseDiffusionPolicy:
             path, config=self.config.to_dict(), model=self.model.state_dict(),
             normalizer=self.normalizer.state_dict(), planner=planner, metadata=metadata, half=half,
         )
+
+    def save_planner(self, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+        """Only the planner (e.g. a trained pruner) and the sampler it was trained for."""
+        backbone = self.config.to_dict()["backbone"]
+        return save_planner_checkpoint(path, planner=(self.planner.name, self.planner.state()),
+                                       sampler=self.config.to_dict()["sampler"], backbone=backbone,
+                                       metadata=metadata)
+
+    def with_planner_file(self, path: str | os.PathLike) -> "SparseDiffusionPolicy":
+        """These weights under a saved planner and its sampler; refuses a planner of another backbone."""
+        payload = load_planner_checkpoint(path, self.config.to_dict()["backbone"])
+        planner = planner_from_state(payload["planner"]["name"], payload["planner"]["state"])
+        policy = self.with_planner(planner, SamplerConfig(**payload["sampler"]))
+        policy.metadata = {**getattr(self, "metadata", {}), "planner": payload.get("metadata", {})}
+        return policy
 
     @classmethod
     def load(cls, path: str | os.PathLike, seed: int | None = None) -> "SparseDiffusionPolicy":

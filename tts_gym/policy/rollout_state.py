@@ -44,21 +44,23 @@ class RolloutState:
                 "environments; call policy.reset() before changing the number of environments"
             )
 
-    def push(self, obs: np.ndarray) -> None:
-        fresh = ~self.started
-        self.history[fresh] = obs[fresh, None]
-        self.history[~fresh] = np.concatenate((self.history[~fresh, 1:], obs[~fresh, None]), axis=1)
-        self.started[:] = True
+    def push(self, obs: np.ndarray, rows: np.ndarray) -> None:
+        """Append one observation per env of ``rows`` (``obs`` [len(rows), Do])."""
+        fresh = ~self.started[rows]
+        history = self.history[rows]
+        history[fresh] = obs[fresh, None]
+        history[~fresh] = np.concatenate((history[~fresh, 1:], obs[~fresh, None]), axis=1)
+        self.history[rows] = history
+        self.started[rows] = True
 
-    def rows_needing_inference(self) -> np.ndarray:
-        return np.flatnonzero(self.remaining == 0)
+    def rows_needing_inference(self, rows: np.ndarray) -> np.ndarray:
+        return rows[self.remaining[rows] == 0]
 
     def fill(self, rows: np.ndarray, actions: np.ndarray) -> None:
         self.queue[rows] = actions
         self.remaining[rows] = self.n_action_steps
 
-    def pop(self) -> np.ndarray:
-        index = self.n_action_steps - self.remaining
-        actions = self.queue[np.arange(self.num_envs), index]
-        self.remaining -= 1
+    def pop(self, rows: np.ndarray) -> np.ndarray:
+        actions = self.queue[rows, self.n_action_steps - self.remaining[rows]]
+        self.remaining[rows] -= 1
         return actions

@@ -61,13 +61,16 @@ class ResidualCache:
         self._rollout = [[None] * self.blocks for _ in range(self.steps)]
 
     # ------------------------------------------------------------------ entries
-    def read(self, decision: int, step: int, block: int) -> torch.Tensor:
+    def peek(self, decision: int, step: int, block: int) -> torch.Tensor | None:
+        """The entry a reuse decision would read, or None if it was never written."""
         if decision == Decision.REUSE_F:
-            entry = self._forward[block % BLOCKS_PER_LAYER]
-        elif decision == Decision.REUSE_T:
-            entry = self._step[block]
-        else:
-            entry = self._rollout[step][block]
+            return self._forward[block % BLOCKS_PER_LAYER]
+        if decision == Decision.REUSE_T:
+            return self._step[block]
+        return self._rollout[step][block]
+
+    def read(self, decision: int, step: int, block: int) -> torch.Tensor:
+        entry = self.peek(decision, step, block)
         if entry is None:  # validate_plan rules this out; kept as a last guard, never zeros
             raise RuntimeError(f"{Decision(decision).name} read at step {step}, block {block} before any write")
         return entry
@@ -83,6 +86,25 @@ class ResidualCache:
         self._forward[kind] = self._merged(self._forward[kind], residual, rows)
         self._step[block] = self._merged(self._step[block], residual, rows)
         self._rollout[step][block] = self._merged(self._rollout[step][block], residual, rows)
+
+    def blend(self, step: int, block: int, residual: torch.Tensor, computed: torch.Tensor) -> None:
+        """Soft write for gated training: ``entry += computed * (residual - entry)``, ``computed`` [B, 1, 1].
+
+        With hard (straight-through) gates this is the write rule of ``write``: entries change only
+        on rows that computed the block; the gradient still flows to the gate.
+        """
+        kind = block % BLOCKS_PER_LAYER
+        self._forward[kind] = self._blended(self._forward[kind], residual, computed)
+        self._step[block] = self._blended(self._step[block], residual, computed)
+        self._rollout[step][block] = self._blended(self._rollout[step][block], residual, computed)
+
+    @staticmethod
+    def _blended(old: torch.Tensor | None, residual: torch.Tensor, computed: torch.Tensor) -> torch.Tensor:
+        return residual * computed if old is None else old + computed * (residual - old)
+
+    def detach_(self) -> None:
+        """Cut the autograd history of the rollout entries (training carries R across frames, not gradients)."""
+        self._rollout = [[None if e is None else e.detach() for e in row] for row in self._rollout]
 
     def _merged(self, old: torch.Tensor | None, new_rows: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         merged = new_rows.new_zeros((self.batch, *new_rows.shape[1:])) if old is None else old.clone()

@@ -33,8 +33,8 @@ ROTATION_GAIN = 3.0  # 1/s
 INTEGRAL_GAIN = 3.0  # 1/s on the integrated error
 INTEGRAL_LIMIT = 0.15  # clip of the integrated error (m or rad times s)
 NULLSPACE_GAIN = 0.5
-JOINT_GAIN = 3.0  # 1/s for joint-space moves
-MAX_JOINT_SPEED = 1.0  # rad/s for joint-space moves
+JOINT_GAIN = 4.0  # 1/s for joint-space moves
+MAX_JOINT_SPEED = 2.0  # rad/s for joint-space moves
 # Posture the null-space term pulls towards and IK starts from: elbow up, hand level, facing +y (the
 # robot base is rotated so that its forward direction is the world's +y, towards the kitchen).
 NOMINAL_POSTURE = np.array([0.0, -0.3, 0.0, -2.2, 0.0, 1.9, 0.78])

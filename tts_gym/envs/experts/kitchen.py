@@ -39,27 +39,38 @@ LIGHT_JOINT = 17
 SLIDE_JOINT = 19
 KETTLE_POS = slice(23, 26)
 
-JOINT_TOLERANCE = 0.06  # rad, joint move finished
+JOINT_TOLERANCE = 0.1  # rad, joint move finished
 REACH_TOLERANCE = 0.012  # m, cartesian reach finished
+HANDLE_TOLERANCE = 0.02  # m, reaching around a handle (the open fingers leave ~3 cm each side)
+ALIGN_TIMEOUT = 25  # steps; contact with a knob/handle can stop the last cm of an alignment
 LOOSE_TOLERANCE = 0.025  # m, for transport moves
 GRASP_STEPS = 8
 RELEASE_STEPS = 5
 DEFAULT_TIMEOUT = 60
+RETREAT_TIMEOUT = 10
 
 PRE_GRASP_BACKOFF = 0.10  # m in front (-y) of handles and push points
 MICROWAVE_ARC_LEAD = 0.1  # rad ahead of the current door angle for the pulling target
+MICROWAVE_YAW_FOLLOW = 0.0  # fraction of the door rotation the gripper yaw follows while pulling
 MICROWAVE_OPEN_ANGLE = -0.52  # rad; the goal is -0.75 and counts within 0.3; the handle slips out past ~-0.55
 KETTLE_PRE_GRASP_HEIGHT = 0.12
 KETTLE_LIFT = 0.08
 KETTLE_TARGET_XY = np.array([-0.23, 0.60])
-KETTLE_RETREAT = 0.12
-LIGHT_SIDE_OFFSET = 0.06  # start this far on the +x side of the switch
+KETTLE_RETREAT = 0.06
+LIGHT_SIDE_OFFSET = 0.07  # start this far on the +x side of the switch
 LIGHT_PUSH = 0.12  # then push this far past it towards -x
 LIGHT_ON = -0.5  # light_switch joint value past which the task counts (goal -0.69)
 SLIDE_SIDE_OFFSET = 0.06
 SLIDE_PUSH_TO = 0.25  # push until the handle moved this far (goal 0.37, counts above 0.07)
 SLIDE_OPEN = 0.2
+GRIP_LOST_WIDTH = 0.004  # m: both fingers closer than this to closed means the handle slipped out
 HANDLE_DEPTH = 0.012  # push points slightly into the handle/knob along +y
+
+
+def _yaw(angle: float) -> np.ndarray:
+    """Rotation about the world z axis."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 @dataclass
@@ -73,6 +84,7 @@ class Stage:
     done: Callable[[], bool]
     timeout: int = DEFAULT_TIMEOUT
     on_enter: Optional[Callable[[], None]] = None
+    skip: Optional[Callable[[], bool]] = None  # checked on entry: True skips the stage entirely
     steps: int = field(default=0, init=False)
 
 
@@ -141,35 +153,51 @@ class KitchenExpert(ScriptedExpert):
 
     def _microwave(self) -> list[Stage]:
         handle = self._site("microhandle_site")
-        hinge = self.env.data.xpos[self._hinge_body].copy()
-        grasp = Pose(handle + np.array([0.0, HANDLE_DEPTH * 0, 0.0]), FORWARD)
         pre = Pose(handle - np.array([0.0, PRE_GRASP_BACKOFF, 0.0]), FORWARD)
+        opened = lambda: self._qpos(MICROWAVE_JOINT) < MICROWAVE_OPEN_ANGLE  # noqa: E731
+        retreat_target = lambda: Pose(self._memory["released"] - np.array([0.0, PRE_GRASP_BACKOFF, 0.0]), FORWARD)  # noqa: E731
+        stages = [self._joint_stage("microwave_approach", pre, GRIPPER_OPEN)]
+        stages += self._microwave_grasp_and_pull("microwave", skip=None)
+        # The handle can slip out of the fingers (weak finger servo); grasp it again where it is now.
+        stages += [self._hold_stage("microwave_regrasp_open", GRIPPER_OPEN, RELEASE_STEPS)]
+        stages[-1].skip = opened
+        stages += self._microwave_grasp_and_pull("microwave_regrasp", skip=opened)
+        stages += [
+            self._hold_stage("microwave_release", GRIPPER_OPEN, RELEASE_STEPS),
+            Stage(
+                "microwave_retreat", "cartesian", retreat_target, GRIPPER_OPEN,
+                self._reached(retreat_target, LOOSE_TOLERANCE), timeout=RETREAT_TIMEOUT,
+                on_enter=self._remember("released", self._ee),
+            ),
+        ]
+        return stages
+
+    def _microwave_grasp_and_pull(self, name: str, skip: Optional[Callable[[], bool]]) -> list[Stage]:
+        """Reach the handle where it is now, close, and pull along the door's arc."""
+        hinge = self.env.data.xpos[self._hinge_body].copy()
+        grasp = lambda: Pose(self._site("microhandle_site") + np.array([0.0, HANDLE_DEPTH, 0.0]), FORWARD)  # noqa: E731
+        lost = lambda: self.env.data.qpos[NUM_ARM_JOINTS : NUM_ARM_JOINTS + 2].max() < GRIP_LOST_WIDTH  # noqa: E731
 
         def pull_target() -> Pose:
             angle0 = self._memory["door0"][0]
             goal = self._qpos(MICROWAVE_JOINT) - MICROWAVE_ARC_LEAD - angle0
-            rot = np.array([[np.cos(goal), -np.sin(goal), 0.0], [np.sin(goal), np.cos(goal), 0.0], [0.0, 0.0, 1.0]])
             grip = self._memory["door_grip"]
-            return Pose(hinge + rot @ (grip - hinge), FORWARD)
+            return Pose(hinge + _yaw(goal) @ (grip - hinge), _yaw(MICROWAVE_YAW_FOLLOW * goal) @ FORWARD)
 
-        def retreat_target() -> Pose:
-            return Pose(self._memory["released"] - np.array([0.0, PRE_GRASP_BACKOFF, 0.0]), FORWARD)
+        def start_pull() -> None:
+            self._memory.update(door_grip=self._ee(), door0=self._qpos([MICROWAVE_JOINT]))
 
-        grasp_fn = lambda: grasp  # noqa: E731
         return [
-            self._joint_stage("microwave_approach", pre, GRIPPER_OPEN),
-            Stage("microwave_reach", "cartesian", grasp_fn, GRIPPER_OPEN, self._reached(grasp_fn, REACH_TOLERANCE)),
-            self._hold_stage("microwave_grasp", GRIPPER_CLOSE, GRASP_STEPS),
             Stage(
-                "microwave_pull", "cartesian", pull_target, GRIPPER_CLOSE,
-                lambda: self._qpos(MICROWAVE_JOINT) < MICROWAVE_OPEN_ANGLE,
-                on_enter=lambda: self._memory.update(door_grip=self._ee(), door0=self._qpos([MICROWAVE_JOINT])),
+                f"{name}_reach", "cartesian", grasp, GRIPPER_OPEN, self._reached(grasp, HANDLE_TOLERANCE),
+                timeout=ALIGN_TIMEOUT, skip=skip,
             ),
-            self._hold_stage("microwave_release", GRIPPER_OPEN, RELEASE_STEPS),
+            Stage(f"{name}_grasp", "hold", self._hold_pose, GRIPPER_CLOSE, lambda: False, timeout=GRASP_STEPS,
+                  skip=skip, on_enter=lambda: self._memory.pop("hold", None)),
             Stage(
-                "microwave_retreat", "cartesian", retreat_target, GRIPPER_OPEN,
-                self._reached(retreat_target, LOOSE_TOLERANCE),
-                on_enter=self._remember("released", self._ee),
+                f"{name}_pull", "cartesian", pull_target, GRIPPER_CLOSE,
+                lambda: self._qpos(MICROWAVE_JOINT) < MICROWAVE_OPEN_ANGLE or lost(),
+                skip=skip, on_enter=start_pull,
             ),
         ]
 
@@ -205,6 +233,7 @@ class KitchenExpert(ScriptedExpert):
             self._hold_stage("kettle_release", GRIPPER_OPEN, RELEASE_STEPS),
             Stage(
                 "kettle_retreat", "cartesian", retreat, GRIPPER_OPEN, self._reached(retreat, LOOSE_TOLERANCE),
+                timeout=RETREAT_TIMEOUT,
                 on_enter=self._remember("released", self._ee),
             ),
         ]
@@ -218,10 +247,14 @@ class KitchenExpert(ScriptedExpert):
         start_fn, end_fn = (lambda: start), (lambda: end)
         return [
             self._joint_stage(f"{name}_approach", pre, GRIPPER_CLOSE),
-            Stage(f"{name}_align", "cartesian", start_fn, GRIPPER_CLOSE, self._reached(start_fn, REACH_TOLERANCE)),
+            Stage(
+                f"{name}_align", "cartesian", start_fn, GRIPPER_CLOSE, self._reached(start_fn, LOOSE_TOLERANCE),
+                timeout=ALIGN_TIMEOUT,
+            ),
             Stage(f"{name}_push", "cartesian", end_fn, GRIPPER_CLOSE, lambda: done() or self._reached(end_fn, REACH_TOLERANCE)()),
             Stage(
                 f"{name}_retreat", "cartesian", retreat, GRIPPER_CLOSE, self._reached(retreat, LOOSE_TOLERANCE),
+                timeout=RETREAT_TIMEOUT,
                 on_enter=self._remember("released", self._ee),
             ),
         ]
@@ -244,6 +277,9 @@ class KitchenExpert(ScriptedExpert):
             stage = self._stages[self._index]
             stage.steps = 0
             self.arm.reset_integral()
+            if stage.skip is not None and stage.skip():
+                stage.steps = stage.timeout  # skipped: leave it on the next loop iteration
+                continue
             if stage.on_enter is not None:
                 stage.on_enter()
         if stage.steps == 0 and self._index == 0 and stage.on_enter is not None:

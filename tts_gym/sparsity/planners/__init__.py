@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from .base import DensePlanner, FixedPlanner, Planner
+from .learned import PrunerPlanner
 
-PLANNERS: dict[str, type[Planner]] = {cls.name: cls for cls in (DensePlanner, FixedPlanner)}
+PLANNERS: dict[str, type[Planner]] = {cls.name: cls for cls in (DensePlanner, FixedPlanner, PrunerPlanner)}
 
 
 def register_planner(cls: type[Planner]) -> type[Planner]:
@@ -19,4 +20,4 @@ def planner_from_state(name: str, state: dict[str, Any]) -> Planner:
     return PLANNERS[name].from_state(state)
 
 
-__all__ = ["DensePlanner", "FixedPlanner", "PLANNERS", "Planner", "planner_from_state", "register_planner"]
+__all__ = ["DensePlanner", "FixedPlanner", "PLANNERS", "Planner", "PrunerPlanner", "planner_from_state", "register_planner"]

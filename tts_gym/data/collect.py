@@ -1,0 +1,184 @@
+"""``tts-gym collect``: roll out a scripted expert and store the successful episodes as robomimic HDF5.
+
+Episode ``i`` is reset with seed ``seed_start + i`` and the expert's noise generator is seeded with the
+same number, so any demo can be regenerated from its recorded seed. Failed episodes are dropped (and
+counted) and collection continues with the next seed until ``episodes`` successes are stored or the
+attempt budget is spent. Every stored episode is flushed immediately (see :mod:`robomimic_writer`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from tts_gym.data.robomimic_writer import RobomimicWriter
+
+DEFAULT_NOISE = 0.1
+MAX_ATTEMPTS_FACTOR = 2  # give up after this many attempts per requested episode
+ROBOMIMIC_ENV_TYPE_ROBOSUITE = 1  # robomimic's EnvType.ROBOSUITE_TYPE
+ROBOMIMIC_ENV_TYPE_GYM = 2  # robomimic's EnvType.GYM_TYPE
+
+
+@dataclass
+class CollectResult:
+    """Summary of one collection run (also printed by the CLI as JSON)."""
+
+    out: str
+    env_id: str
+    num_episodes: int
+    num_failed: int
+    seeds: list[int] = field(default_factory=list)
+    failed_seeds: list[int] = field(default_factory=list)
+    num_samples: int = 0
+    seconds: float = 0.0
+
+
+def _env_args(env, env_id: str, noise: float, seed_start: int, env_kwargs: dict) -> dict:
+    unwrapped = env.unwrapped
+    task = getattr(unwrapped, "task", None)
+    return {
+        "env_name": task if task is not None else env_id,
+        "type": ROBOMIMIC_ENV_TYPE_ROBOSUITE if task is not None else ROBOMIMIC_ENV_TYPE_GYM,
+        "env_id": env_id,
+        # robosuite: the kwargs robosuite.make got (robomimic's convention); others: gymnasium.make kwargs
+        "env_kwargs": dict(getattr(unwrapped, "env_kwargs", {}), **env_kwargs),
+        "expert": {"noise": noise},
+        "seed_start": seed_start,
+    }
+
+
+def run_episode(env, expert, seed: int) -> dict:
+    """Roll out one episode; returns arrays (obs, actions, rewards, dones, states) and ``success``."""
+    obs, info = env.reset(seed=seed)
+    expert.reset()
+    unwrapped = env.unwrapped
+    get_state = getattr(unwrapped, "get_state", None)
+    observations, actions, rewards, dones, states = [], [], [], [], []
+    success = False
+    while True:
+        if get_state is not None:
+            states.append(get_state())
+        action = expert.act(obs)
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        rewards.append(reward)
+        dones.append(terminated)
+        success = success or bool(info.get("success", False))
+        if terminated or truncated:
+            break
+    return {
+        "obs": np.asarray(observations, np.float32),
+        "actions": np.asarray(actions, np.float32),
+        "rewards": np.asarray(rewards, np.float32),
+        "dones": np.asarray(dones, np.uint8),
+        "states": np.asarray(states) if states else None,
+        "success": success,
+    }
+
+
+def collect(
+    env_id: str,
+    episodes: int,
+    noise: float,
+    out: str,
+    seed_start: int = 0,
+    max_attempts: Optional[int] = None,
+    env_kwargs: Optional[dict] = None,
+    progress: bool = True,
+) -> CollectResult:
+    """Collect ``episodes`` successful expert demonstrations of ``env_id`` into ``out``.
+
+    Args:
+        env_id: a registered id (``tts_gym/Kitchen-v0``) or short name (``kitchen``).
+        episodes: number of successful episodes to store.
+        noise: Gaussian action-noise standard deviation of the expert.
+        out: output HDF5 path (overwritten).
+        seed_start: seed of the first attempt; attempt ``i`` uses ``seed_start + i``.
+        max_attempts: attempt budget (default ``MAX_ATTEMPTS_FACTOR * episodes``).
+        env_kwargs: extra ``gymnasium.make`` keyword arguments (recorded in ``env_args``).
+        progress: show a tqdm progress bar.
+    """
+    import gymnasium as gym
+    from tqdm import tqdm
+
+    import tts_gym.envs
+    from tts_gym.envs.experts import make_expert
+
+    env_id = tts_gym.envs.resolve_env_id(env_id)
+    env_kwargs = dict(env_kwargs or {})
+    max_attempts = MAX_ATTEMPTS_FACTOR * episodes if max_attempts is None else max_attempts
+    env = gym.make(env_id, **env_kwargs)
+    result = CollectResult(out=str(out), env_id=env_id, num_episodes=0, num_failed=0)
+    start_time = time.perf_counter()
+    try:
+        with RobomimicWriter(out, env.unwrapped.obs_keys, _env_args(env, env_id, noise, seed_start, env_kwargs)) as writer:
+            bar = tqdm(total=episodes, desc=f"collect {env_id}", unit="demo", disable=not progress)
+            for attempt in range(max_attempts):
+                if result.num_episodes >= episodes:
+                    break
+                seed = seed_start + attempt
+                expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed))
+                episode = run_episode(env, expert, seed)
+                if not episode["success"]:
+                    result.num_failed += 1
+                    result.failed_seeds.append(seed)
+                    bar.set_postfix(failed=result.num_failed)
+                    continue
+                writer.add_episode(
+                    episode["obs"], episode["actions"], episode["rewards"], episode["dones"], episode["states"], seed=seed
+                )
+                result.num_episodes += 1
+                result.num_samples += len(episode["actions"])
+                result.seeds.append(seed)
+                bar.update(1)
+            bar.close()
+    finally:
+        env.close()
+    result.seconds = time.perf_counter() - start_time
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tts_gym.envs.registration import SHORT_NAMES
+
+    parser.add_argument("--env", required=True, choices=sorted(SHORT_NAMES), help="task to collect")
+    parser.add_argument("--episodes", type=int, required=True, help="number of successful demos to store")
+    parser.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="expert Gaussian action-noise std")
+    parser.add_argument("--out", required=True, help="output HDF5 file (robomimic layout)")
+    parser.add_argument("--seed-start", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--max-attempts", type=int, default=None, help="attempt budget (default 2 x episodes)")
+    parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = collect(
+        args.env,
+        episodes=args.episodes,
+        noise=args.noise,
+        out=args.out,
+        seed_start=args.seed_start,
+        max_attempts=args.max_attempts,
+        progress=not args.no_progress,
+    )
+    summary = asdict(result)
+    summary.pop("seeds")
+    print(json.dumps(summary))
+    if result.num_episodes < args.episodes:
+        print(
+            f"error: only {result.num_episodes}/{args.episodes} successful episodes in the attempt budget",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

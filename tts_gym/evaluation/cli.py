@@ -1,0 +1,32 @@
+"""``tts-gym eval``: success, Kitchen's p1..p4 and act() latency of a policy over seeded episodes."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .evaluate import evaluate
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, help="shipped name (see tts_gym.pretrained()) or checkpoint path")
+    parser.add_argument("--env", default=None, help="env short name or id (default: the policy's own)")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--seed-start", type=int, default=100_000)
+    parser.add_argument("--sparsity", type=float, default=None, help="shipped pruner variant (e.g. 0.95)")
+    parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")
+    parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
+    parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
+    parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json")
+    parser.add_argument("--policy-seed", type=int, default=0, help="seed of the policy's sampling noise")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = evaluate(
+        args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
+        sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
+        out=Path(args.out) if args.out else None, policy_seed=args.policy_seed,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0

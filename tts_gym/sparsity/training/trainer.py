@@ -1,0 +1,172 @@
+"""Trajectory-level pruner training with the backbone frozen.
+
+Rollouts are cut into segments of consecutive acts, trained side by side. In a segment the first
+act is dense (as after a reset: it fills the rollout cache R); every later act runs the pruner,
+executes its straight-through gates, and is compared with the dense chunk computed from the *same*
+initial and per-step noise, so the loss measures only what sparsity changes. R carries from act to
+act through the segment (values, not gradients), so the pruner learns on the caches its own
+earlier choices left behind.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ...policy.policy import SparseDiffusionPolicy
+from ..cache import ResidualCache
+from ..executor import PlanExecutor
+from ..plan import dense_plan
+from ..planners.learned import PrunerPlanner, calibrate_compute_offset
+from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
+from .config import PrunerTrainConfig
+
+STATE_FILE = "pruner_state.pt"
+LOG_FILE = "pruner_log.csv"
+
+
+def cut_segments(trajectories: list[np.ndarray], frames: int) -> np.ndarray:
+    """Non-overlapping runs of ``frames`` consecutive windows: [N, frames, To, Do]."""
+    segments = [t[i : i + frames] for t in trajectories for i in range(0, len(t) - frames + 1, frames)]
+    if not segments:
+        raise ValueError(f"no rollout has {frames} acts; record longer rollouts or lower segment_frames")
+    return np.stack(segments)
+
+
+class PrunerTrainer:
+    def __init__(self, policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], config: PrunerTrainConfig,
+                 run_dir: str | os.PathLike) -> None:
+        self.policy = policy
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.model = policy.model.eval().requires_grad_(False)
+        self.sampler = policy.sampler
+        self.executor = PlanExecutor(self.model, self.sampler)
+        backbone = policy.config.backbone
+        torch.manual_seed(config.seed)
+        self.pruner = Pruner(PrunerConfig(config.strategy, backbone.n_blocks, backbone.n_emb, config.width,
+                                          config.n_head, config.ffn_mult))
+        self.decisions = self.pruner.config.decisions
+        self.optimizer = torch.optim.AdamW(self.pruner.parameters(), lr=config.learning_rate)
+        self.segments = cut_segments(trajectories, config.segment_frames)
+        self.epoch, self.batch_index, self.history = 0, 0, []
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return int(np.ceil(len(self.segments) / self.config.batch_size))
+
+    # ------------------------------------------------------------------ one segment batch
+    def _draw(self, batch: int, generator: torch.Generator):
+        b = self.policy.config.backbone
+        shape = (batch, b.horizon, b.action_dim)
+        sample = torch.randn(shape, generator=generator)
+        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
+        return sample, noise
+
+    def train_segment(self, windows: np.ndarray, generator: torch.Generator) -> dict[str, float]:
+        """``windows`` [B, F, To, Do] raw observations; one optimiser step per sparse act."""
+        batch, frames = windows.shape[:2]
+        steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
+        cache = ResidualCache(steps, blocks)
+        obs = self.policy.normalizer.normalize("obs", torch.from_numpy(windows))
+        free_target = 1.0 - self.config.rho
+        metrics = []
+        for f in range(frames):
+            with torch.no_grad():
+                memory = self.model.encode_condition(obs[:, f], self.sampler.timesteps)
+                sample, noise = self._draw(batch, generator)
+                plan = dense_plan(batch, steps, blocks)
+                reference = self.executor.run(memory, plan, sample, noise, ResidualCache(steps, blocks))
+            if f == 0:  # the first act of a rollout is dense and fills R
+                with torch.no_grad():
+                    self.executor.run(memory, plan, sample, noise, cache)
+                continue
+            self.pruner.train()
+            logits = self.pruner(memory)
+            gates, probs = straight_through_gates(
+                logits, available_options(self.decisions, torch.from_numpy(cache.rollout_valid)))
+            chunk = self.executor.run_gated(memory, gates, self.decisions, sample, noise, cache)
+            fidelity = (chunk - reference).abs().mean()
+            # straight-through: the forward value is the hard compute share, the gradient the softmax's
+            compute_share = gates[:, 1:, :, 0].mean()  # step 0 is dense by rule
+            loss = fidelity + self.config.sparsity_weight * (compute_share - free_target).abs()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.pruner.parameters(), 1.0)
+            self.optimizer.step()
+            cache.detach_()
+            hard_reuse = (gates.detach()[:, 1:].argmax(-1) != 0).float().mean()
+            metrics.append((fidelity.item(), compute_share.item(), hard_reuse.item()))
+        fidelity, compute_share, reuse = np.mean(metrics, axis=0)
+        return {"fidelity_l1": float(fidelity), "compute_prob": float(compute_share), "free_sparsity": float(reuse)}
+
+    # ------------------------------------------------------------------ loop, state
+    def train(self, progress: bool = True, max_batches: int | None = None) -> list[dict]:
+        total = self.config.epochs * self.batches_per_epoch
+        done = self.epoch * self.batches_per_epoch + self.batch_index
+        stop = total if max_batches is None else min(total, done + max_batches)
+        bar = tqdm(total=total, initial=done, disable=not progress, desc=f"pruner {self.config.strategy}",
+                   unit="batch", dynamic_ncols=True)
+        start = time.perf_counter()
+        while done < stop:
+            order = np.random.default_rng(self.config.seed + self.epoch).permutation(len(self.segments))
+            pick = order[self.batch_index * self.config.batch_size:(self.batch_index + 1) * self.config.batch_size]
+            generator = torch.Generator().manual_seed(self.config.seed * 100_003 + done)
+            row = {"epoch": self.epoch, "batch": self.batch_index, **self.train_segment(self.segments[pick], generator),
+                   "seconds": time.perf_counter() - start}
+            self.history.append(row)
+            bar.set_postfix(l1=f"{row['fidelity_l1']:.4f}", sparsity=f"{row['free_sparsity']:.3f}")
+            bar.update(1)
+            done += 1
+            self.batch_index += 1
+            if self.batch_index == self.batches_per_epoch:
+                self.epoch, self.batch_index = self.epoch + 1, 0
+            self.save_state()
+        bar.close()
+        return self.history
+
+    def save_state(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {"config": self.config.to_dict(), "pruner": self.pruner.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "batch_index": self.batch_index,
+                 "history": self.history}
+        tmp = self.run_dir / (STATE_FILE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.run_dir / STATE_FILE)
+        with open(self.run_dir / LOG_FILE, "w", newline="") as handle:
+            if self.history:
+                writer = csv.DictWriter(handle, fieldnames=list(self.history[0]))
+                writer.writeheader()
+                writer.writerows(self.history)
+
+    def try_resume(self) -> bool:
+        path = self.run_dir / STATE_FILE
+        if not path.is_file():
+            return False
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if json.loads(json.dumps(state["config"])) != json.loads(json.dumps(self.config.to_dict())):
+            raise ValueError(f"{path} was written with another pruner config; use another --run-dir")
+        self.pruner.load_state_dict(state["pruner"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.batch_index, self.history = int(state["epoch"]), int(state["batch_index"]), list(state["history"])
+        return True
+
+    @torch.no_grad()
+    def calibrate(self, max_windows: int = 2048) -> float:
+        """Compute-logit offset that puts the trained pruner's reuse share on ``rho`` (see planners.learned)."""
+        windows = self.segments[:, 1:].reshape(-1, *self.segments.shape[2:])[:max_windows]
+        obs = self.policy.normalizer.normalize("obs", torch.from_numpy(windows))
+        memories = [self.model.encode_condition(chunk, self.sampler.timesteps) for chunk in obs.split(64)]
+        return calibrate_compute_offset(self.pruner, memories, self.config.rho)
+
+    def sparse_policy(self, calibrated: bool = True) -> SparseDiffusionPolicy:
+        offset = self.calibrate() if calibrated else 0.0
+        return self.policy.with_planner(PrunerPlanner(copy.deepcopy(self.pruner), offset))
