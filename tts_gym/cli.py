@@ -1,8 +1,7 @@
-"""The ``tts-gym`` command line: a thin dispatcher over subcommand modules.
+"""The tts-gym command line: a thin dispatcher over subcommand modules.
 
 Each subcommand lives next to the code it drives and exposes ``add_arguments(parser)``
-and ``run(args) -> int``; modules are imported only when their subcommand runs, so
-``tts-gym --help`` stays fast and a missing optional dependency only breaks its own command.
+and ``run(args) -> int``; the dispatcher only knows their module names.
 """
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("tts_gym.data.collect", "collect scripted-expert demonstrations into robomimic HDF5"),
     "train": ("tts_gym.training.cli", "train a dense DP-T policy on an HDF5 dataset"),
+    "record-rollouts": ("tts_gym.sparsity.training.record", "record dense rollouts as pruner-training trajectories"),
     "train-pruner": ("tts_gym.sparsity.training.cli", "train a test-time-sparsity pruner"),
     "eval": ("tts_gym.evaluation.cli", "evaluate a policy in simulation"),
     "bench": ("tts_gym.evaluation.bench_cli", "benchmark every acceleration method side by side"),

@@ -65,6 +65,7 @@ class SparseDiffusionPolicy:
         self.state = RolloutState(config.backbone.n_obs_steps, config.n_action_steps)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self.last_inference: InferenceRecord | None = None
+        self.metadata: dict = {}  # recipe and results recorded in the checkpoint
 
     # ------------------------------------------------------------------ rollout lifecycle
     def reset(self, env_ids=None) -> None:
@@ -178,6 +179,7 @@ class SparseDiffusionPolicy:
         config = self.config if sampler is None else self.config.replace_sampler(sampler)
         policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner)
         policy.generator = self.generator
+        policy.metadata = dict(self.metadata)
         return policy
 
     def save(self, path: str | os.PathLike, metadata: dict | None = None, half: bool = False) -> Path:
@@ -199,7 +201,7 @@ class SparseDiffusionPolicy:
         payload = load_planner_checkpoint(path, self.config.to_dict()["backbone"])
         planner = planner_from_state(payload["planner"]["name"], payload["planner"]["state"])
         policy = self.with_planner(planner, SamplerConfig(**payload["sampler"]))
-        policy.metadata = {**getattr(self, "metadata", {}), "planner": payload.get("metadata", {})}
+        policy.metadata = {**self.metadata, "planner": payload.get("metadata", {})}
         return policy
 
     @classmethod
@@ -232,8 +234,22 @@ class SparseDiffusionPolicy:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, sparsity: float | None = None,
-                        sampler: str | None = None, steps: int | None = None, seed: int | None = None):
-        """A shipped policy by name (see ``tts_gym.pretrained()``) or a checkpoint path."""
+                        sampler: str | None = None, steps: int | None = None,
+                        seed: int | None = None) -> "SparseDiffusionPolicy":
+        """A shipped policy by name (see ``tts_gym.pretrained()``) or a checkpoint path.
+
+        ``sparsity`` picks the shipped pruner trained for that target and for ``sampler`` / ``steps``
+        (DDPM-100 by default); ``sparsity=None`` is the dense policy, under ``sampler`` / ``steps``
+        when given.
+        """
         from ..pretrained import resolve  # the registry of shipped files
 
-        return cls.load(resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps), seed=seed)
+        policy_file, planner_file = resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps)
+        policy = cls.load(policy_file, seed=seed)
+        if planner_file is not None:
+            return policy.with_planner_file(planner_file)
+        if sampler is not None or steps is not None:
+            current = policy.config.sampler
+            config = SamplerConfig(sampler or current.name, steps or current.num_inference_steps)
+            return policy.with_planner(None, config)
+        return policy

@@ -109,14 +109,15 @@ class PrunerTrainer:
         return {"fidelity_l1": float(fidelity), "compute_prob": float(compute_share), "free_sparsity": float(reuse)}
 
     # ------------------------------------------------------------------ loop, state
-    def train(self, progress: bool = True, max_batches: int | None = None) -> list[dict]:
+    def train(self, progress: bool = True, max_batches: int | None = None, max_seconds: float | None = None) -> list[dict]:
+        """Train to ``config.epochs``; ``max_batches`` / ``max_seconds`` stop early (state is saved: resumable)."""
         total = self.config.epochs * self.batches_per_epoch
         done = self.epoch * self.batches_per_epoch + self.batch_index
         stop = total if max_batches is None else min(total, done + max_batches)
         bar = tqdm(total=total, initial=done, disable=not progress, desc=f"pruner {self.config.strategy}",
                    unit="batch", dynamic_ncols=True)
         start = time.perf_counter()
-        while done < stop:
+        while done < stop and (max_seconds is None or time.perf_counter() - start < max_seconds):
             order = np.random.default_rng(self.config.seed + self.epoch).permutation(len(self.segments))
             pick = order[self.batch_index * self.config.batch_size:(self.batch_index + 1) * self.config.batch_size]
             generator = torch.Generator().manual_seed(self.config.seed * 100_003 + done)

@@ -1,0 +1,162 @@
+import numpy as np
+import pytest
+import torch
+
+from tts_gym import SamplerConfig
+from tts_gym.sparsity import Decision
+from tts_gym.sparsity.planners.learned import PrunerPlanner
+from tts_gym.sparsity.pruner import Pruner, PrunerConfig, available_options, straight_through_gates
+from tts_gym.sparsity.training.config import PrunerTrainConfig
+from tts_gym.sparsity.training.trainer import PrunerTrainer
+from tts_gym.sparsity.training.trajectories import TrajectoryStore
+from tts_gym.evaluation.flops import count_inference_flops
+
+from helpers import OBS_DIM, tiny_policy
+
+
+def trajectories(n=6, frames=9, seed=0):
+    rng = np.random.default_rng(seed)
+    return [np.cumsum(rng.normal(scale=0.2, size=(frames, 2, OBS_DIM)), axis=0).astype(np.float32) for _ in range(n)]
+
+
+def pruner_for(policy, strategy="omni", **overrides):
+    b = policy.config.backbone
+    return Pruner(PrunerConfig(strategy, b.n_blocks, b.n_emb, **overrides))
+
+
+def memory_of(policy, window):
+    obs = policy.normalizer.normalize("obs", torch.from_numpy(window[None]))
+    return policy.model.encode_condition(obs, policy.sampler.timesteps)
+
+
+def test_pruner_logits_cover_every_step_and_block_in_one_call():
+    policy = tiny_policy()
+    for strategy, options in (("omni", 4), ("one_for_all", 2)):
+        logits = pruner_for(policy, strategy)(memory_of(policy, trajectories()[0][0]))
+        assert logits.shape == (1, policy.sampler.num_steps, policy.config.backbone.n_blocks, options)
+
+
+def test_unavailable_options_are_masked():
+    valid = np.zeros((1, 3, 6), bool)
+    valid[0, 2] = True
+    ok = available_options((Decision.COMPUTE, Decision.REUSE_F, Decision.REUSE_T, Decision.REUSE_R),
+                           torch.from_numpy(valid))
+    assert ok[0, 0].tolist() == [[True, False, False, False]] * 6  # step 0: compute only
+    assert ok[0, 1, :, 3].sum() == 0 and ok[0, 2, :, 3].all()  # R only where an earlier act computed
+    logits = torch.zeros(1, 3, 6, 4)
+    logits[..., 3] = 10.0  # the pruner would love R everywhere
+    gates, probs = straight_through_gates(logits, ok)
+    assert probs[0, 1, :, 3].sum() == 0 and gates[0, 2, :, 3].sum() == 6
+    planner = PrunerPlanner(Pruner(PrunerConfig("omni", 6, 32)))
+    assert planner is not None
+
+
+def test_planner_never_picks_an_unavailable_cache_and_first_act_is_dense():
+    policy = tiny_policy()
+    pruner = pruner_for(policy)
+    with torch.no_grad():
+        pruner.head.bias.copy_(torch.tensor([-5.0, 0.0, 0.0, 5.0]))  # prefers R, then F / T
+    policy.planner = PrunerPlanner(pruner)
+    window = trajectories()[0][0]
+    policy.predict_action_chunk(window)
+    assert policy.last_inference.sparsity == 0.0  # reset -> dense
+    policy.predict_action_chunk(window)
+    plan = policy.last_inference.plan
+    assert (plan[:, 0] == Decision.COMPUTE).all() and (plan[:, 1:] == Decision.REUSE_R).all()
+    policy.reset()
+    policy.predict_action_chunk(window)
+    assert policy.last_inference.sparsity == 0.0
+
+
+def test_forced_compute_pruner_equals_dense_exactly():
+    dense, sparse = tiny_policy(seed=3), tiny_policy(seed=3)
+    pruner = pruner_for(sparse)
+    with torch.no_grad():
+        pruner.head.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
+    sparse.planner = PrunerPlanner(pruner)
+    for window in trajectories(n=1)[0][:3]:
+        np.testing.assert_array_equal(dense.predict_action_chunk(window), sparse.predict_action_chunk(window))
+        assert sparse.last_inference.sparsity == 0.0
+
+
+def test_batched_plans_equal_single_row_plans():
+    """The pruner plans each row from its own observation (execution batch == single is tested in
+    test_executor); with R valid for some rows only, each row is masked by its own cache."""
+    policy = tiny_policy()
+    pruner = pruner_for(policy)
+    with torch.no_grad():
+        pruner.head.weight.mul_(50)  # make decisions depend on the observation
+    planner = PrunerPlanner(pruner)
+    windows = np.stack([t[0] for t in trajectories(n=3)])
+    obs = policy.normalizer.normalize("obs", torch.from_numpy(windows))
+    memory = policy.model.encode_condition(obs, policy.sampler.timesteps)
+    valid = np.zeros((3, policy.sampler.num_steps, policy.config.backbone.n_blocks), bool)
+    valid[[0, 2]] = True
+    batched = planner.plan(memory, valid)
+    assert len({row.tobytes() for row in batched}) > 1
+    assert not (batched[1] == Decision.REUSE_R).any()
+    for row in range(3):
+        np.testing.assert_array_equal(planner.plan(memory[row:row + 1], valid[row:row + 1])[0], batched[row])
+
+
+def test_trained_tiny_pruner_hits_its_target_and_backbone_gets_no_gradient(tmp_path):
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 8))
+    before = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    rollouts = trajectories()
+    config = PrunerTrainConfig(rho=0.8, epochs=2, batch_size=4, segment_frames=3, learning_rate=3e-3)
+    trainer = PrunerTrainer(policy, rollouts, config, tmp_path)
+    history = trainer.train(progress=False)
+    assert all(p.grad is None for p in policy.model.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in policy.model.state_dict().items())
+    assert any(p.grad is not None for p in trainer.pruner.parameters())
+    assert len(history) == config.epochs * trainer.batches_per_epoch
+    sparse = trainer.sparse_policy()
+    free = []
+    for rollout in rollouts:
+        sparse.reset()
+        sparse.predict_action_chunk(rollout[0])
+        for window in rollout[1:]:
+            sparse.predict_action_chunk(window)
+            free.append((sparse.last_inference.plan[:, 1:] != 0).mean())
+    assert abs(np.mean(free) - config.rho) <= 0.02
+    # a saved pruner reloads into the same plans
+    path = sparse.save_planner(tmp_path / "pruner.pt")
+    again = policy.with_planner_file(path)
+    sparse.reset(), again.reset()
+    for window in rollouts[0][:3]:
+        np.testing.assert_array_equal(sparse.predict_action_chunk(window, generator=torch.Generator().manual_seed(0)),
+                                      again.predict_action_chunk(window, generator=torch.Generator().manual_seed(0)))
+
+
+def test_resume_continues_where_it_stopped(tmp_path):
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    config = PrunerTrainConfig(epochs=2, batch_size=3, segment_frames=3)
+    first = PrunerTrainer(policy, trajectories(), config, tmp_path)
+    first.train(progress=False, max_batches=3)
+    second = PrunerTrainer(policy, trajectories(), config, tmp_path)
+    assert second.try_resume() and second.epoch * second.batches_per_epoch + second.batch_index == 3
+    for key, value in first.pruner.state_dict().items():
+        torch.testing.assert_close(second.pruner.state_dict()[key], value)
+
+
+def test_trajectory_store_round_trip_and_resume(tmp_path):
+    store = TrajectoryStore(tmp_path / "rollouts.h5")
+    with pytest.raises(ValueError, match="no trajectory file"):
+        store.load()
+    for seed, rollout in enumerate(trajectories(n=2)):
+        store.append(rollout, seed=seed, success=True)
+    assert store.seeds() == [0, 1]
+    np.testing.assert_array_equal(store.load()[1], trajectories(n=2)[1])
+
+
+def test_pruner_costs_a_small_share_of_a_dense_inference():
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 8))
+    window = trajectories()[0][0]
+    dense = count_inference_flops(policy, window)
+    pruner = pruner_for(policy, width=8, n_head=2)
+    memory = memory_of(policy, window)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        pruner(memory)
+    assert counter.get_total_flops() < 0.1 * dense

@@ -1,0 +1,61 @@
+"""``tts-gym train-pruner``: trajectory-level training of a pruner for one policy, sampler and rho."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ...evaluation.evaluate import load_variant
+from .config import PrunerTrainConfig
+from .trainer import PrunerTrainer
+from .trajectories import TrajectoryStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, help="dense policy: shipped name or checkpoint path")
+    parser.add_argument("--rollouts", required=True, help="trajectory file from `tts-gym record-rollouts`")
+    parser.add_argument("--out", required=True, help="planner file to write (.pt)")
+    parser.add_argument("--strategy", default="omni", choices=["omni", "one_for_all"])
+    parser.add_argument("--rho", type=float, default=0.95, help="target share of reused blocks")
+    parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim", "dpm"])
+    parser.add_argument("--steps", type=int, default=100, help="denoising steps the pruner is trained for")
+    parser.add_argument("--epochs", type=int, default=PrunerTrainConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=PrunerTrainConfig.batch_size)
+    parser.add_argument("--segment-frames", type=int, default=PrunerTrainConfig.segment_frames)
+    parser.add_argument("--lr", type=float, default=PrunerTrainConfig.learning_rate)
+    parser.add_argument("--sparsity-weight", type=float, default=PrunerTrainConfig.sparsity_weight)
+    parser.add_argument("--width", type=int, default=PrunerTrainConfig.width)
+    parser.add_argument("--max-rollouts", type=int, default=None, help="use only the first N rollouts")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
+    parser.add_argument("--threads", type=int, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
+    trajectories = TrajectoryStore(args.rollouts).load()[: args.max_rollouts]
+    config = PrunerTrainConfig(
+        strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,
+        epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
+    )
+    out = Path(args.out)
+    run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_run")
+    trainer = PrunerTrainer(policy, trajectories, config, run_dir)
+    if trainer.try_resume():
+        print(f"resuming at epoch {trainer.epoch}, batch {trainer.batch_index}")
+    trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+    sparse = trainer.sparse_policy()
+    finished = trainer.epoch >= config.epochs
+    recent = trainer.history[-20:]
+    metadata = {
+        "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
+        "finished": finished, "epochs_done": trainer.epoch, "compute_offset": sparse.planner.compute_offset,
+        "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
+    }
+    sparse.save_planner(out, metadata=json.loads(json.dumps(metadata)))
+    print(f"wrote {out}: {json.dumps(metadata)}")
+    return 0
