@@ -36,3 +36,31 @@ def tiny_policy(sampler: SamplerConfig | None = None, planner=None, seed: int = 
     normalizer = Normalizer.fit(obs=rng.normal(size=(64, OBS_DIM)), action=rng.uniform(-1, 1, size=(64, ACTION_DIM)))
     return SparseDiffusionPolicy(model, normalizer, config, planner, seed=seed)
 
+
+
+import gymnasium as gym  # noqa: E402
+
+
+class TinyEnv(gym.Env):
+    """A cheap env with the tiny policy's observation size; episodes last ``length`` steps."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, length: int = 6, render_mode: str | None = None):
+        self.observation_space = gym.spaces.Box(-1, 1, (OBS_DIM,), np.float32)
+        self.action_space = gym.spaces.Box(-np.inf, np.inf, (ACTION_DIM,), np.float32)
+        self.length, self.render_mode = length, render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, OBS_DIM).astype(np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = self.np_random.uniform(-1, 1, OBS_DIM).astype(np.float32)
+        reward = -float(np.abs(action).sum())
+        return obs, reward, False, self.t >= self.length, {"success": self.t >= self.length}
+
+    def render(self):
+        return np.full((48, 64, 3), 30 * self.t % 255, np.uint8)

@@ -10,7 +10,7 @@ from tts_gym import CheckpointError, ObservationError, SamplerConfig, SparseDiff
 from tts_gym.sparsity import FixedPlanner, enforce_warmup
 from tts_gym.evaluation.flops import count_inference_flops
 
-from helpers import ACTION_DIM, OBS_DIM, tiny_policy
+from helpers import ACTION_DIM, OBS_DIM, TinyEnv, tiny_policy
 
 
 def observations(n, batch=None, seed=0):
@@ -180,21 +180,6 @@ def test_flops_of_sparse_inference_are_lower():
     p.planner = random_fixed_planner(p)
     count_inference_flops(p, window)  # first act of the rollout is dense
     assert count_inference_flops(p, window) < 0.6 * dense
-
-
-class TinyEnv(gym.Env):
-    observation_space = gym.spaces.Box(-1, 1, (OBS_DIM,), np.float32)
-    action_space = gym.spaces.Box(-np.inf, np.inf, (ACTION_DIM,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self.np_random.uniform(-1, 1, OBS_DIM).astype(np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        obs = self.np_random.uniform(-1, 1, OBS_DIM).astype(np.float32)
-        return obs, -float(np.abs(action).sum()), False, self.t >= 6, {}
 
 
 def test_stable_baselines3_evaluate_policy():
