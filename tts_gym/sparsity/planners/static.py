@@ -1,0 +1,100 @@
+"""Input-independent schedules: FORA / EfficientVLA interval reuse and BAC's block-wise update steps.
+
+Both produce one fixed plan ``[K, 3L]`` (a ``FixedPlanner``) that reuses the T cache: a block
+that is not updated at a step takes its output from the last step where it was computed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...backbone.config import BLOCKS_PER_LAYER
+from ..cache import ResidualCache
+from ..plan import PLAN_DTYPE, Decision, dense_plan
+from .base import FixedPlanner
+
+
+def interval_plan(steps: int, blocks: int, interval: int) -> np.ndarray:
+    """Compute every block every ``interval`` steps (step 0 included), reuse T in between."""
+    if interval < 1:
+        raise ValueError(f"interval must be >= 1, got {interval}")
+    plan = np.full((steps, blocks), Decision.REUSE_T, PLAN_DTYPE)
+    plan[::interval] = Decision.COMPUTE
+    return plan
+
+
+def interval_planner(steps: int, blocks: int, interval: int) -> FixedPlanner:
+    return FixedPlanner(interval_plan(steps, blocks, interval))
+
+
+# ---------------------------------------------------------------------------------------------- BAC
+@torch.no_grad()
+def calibration_residuals(policy, windows: np.ndarray) -> torch.Tensor:
+    """Residual output of every block at every step for calibration windows: [N, K, 3L, Tp*d].
+
+    A dense act writes every (step, block) residual into the rollout cache; that is read back.
+    """
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    obs = policy.normalizer.normalize("obs", torch.from_numpy(np.asarray(windows, np.float32)))
+    memory = policy.model.encode_condition(obs, policy.sampler.timesteps)
+    cache = ResidualCache(steps, blocks)
+    b = policy.config.backbone
+    sample = torch.randn(len(windows), b.horizon, b.action_dim, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(steps, *sample.shape, generator=torch.Generator().manual_seed(1))
+    policy.executor.run(memory, dense_plan(len(windows), steps, blocks), sample, noise, cache)
+    return torch.stack([torch.stack([cache.read(Decision.REUSE_R, k, j).flatten(1) for j in range(blocks)], 1)
+                        for k in range(steps)], 1)
+
+
+def cosine_similarity_matrices(residuals: torch.Tensor) -> np.ndarray:
+    """Per block, the K x K cosine similarity of its outputs across steps, averaged over samples."""
+    unit = torch.nn.functional.normalize(residuals, dim=-1)  # [N, K, J, D]
+    return torch.einsum("nkjd,nljd->jkl", unit, unit).div(len(residuals)).numpy()
+
+
+def best_update_steps(similarity: np.ndarray, updates: int) -> tuple[list[int], float]:
+    """Dynamic programming: ``updates`` steps (step 0 always) maximising the summed similarity of
+    every step to the update step whose output it reuses (the last one at or before it)."""
+    steps = len(similarity)
+    updates = max(1, min(updates, steps))
+    # gain[a, b]: steps a..b-1 all reuse the update at a
+    cumulative = np.zeros((steps, steps + 1))
+    for a in range(steps):
+        cumulative[a, a + 1:] = np.cumsum(similarity[a:, a])
+    best = np.full((updates + 1, steps + 1), -np.inf)
+    choice = np.zeros((updates + 1, steps + 1), int)
+    best[1, 1:] = cumulative[0, 1:]
+    for m in range(2, updates + 1):
+        for end in range(m, steps + 1):
+            starts = np.arange(m - 1, end)
+            scores = best[m - 1, starts] + cumulative[starts, end]
+            choice[m, end] = starts[int(np.argmax(scores))]
+            best[m, end] = scores.max()
+    picked, end = [], steps
+    for m in range(updates, 1, -1):
+        start = choice[m, end]
+        picked.append(int(start))
+        end = start
+    return [0] + sorted(picked), float(best[updates, steps])
+
+
+def bac_plan(similarity: np.ndarray, updates: int, bubble_blocks: int = 3) -> np.ndarray:
+    """BAC: per-block update steps by DP, then "bubbling union" for the blocks with most reuse error.
+
+    The ``bubble_blocks`` blocks with the lowest achieved similarity also take the update steps of
+    every FFN block at the same or a deeper layer.
+    """
+    blocks, steps = similarity.shape[0], similarity.shape[1]
+    chosen, errors = [], []
+    for j in range(blocks):
+        steps_j, score = best_update_steps(similarity[j], updates)
+        chosen.append(set(steps_j))
+        errors.append(steps - score)
+    for j in np.argsort(errors)[::-1][:bubble_blocks]:
+        layer = j // BLOCKS_PER_LAYER
+        for ffn in range(layer * BLOCKS_PER_LAYER + BLOCKS_PER_LAYER - 1, blocks, BLOCKS_PER_LAYER):
+            chosen[j] |= chosen[ffn]
+    plan = np.full((steps, blocks), Decision.REUSE_T, PLAN_DTYPE)
+    for j, update_steps in enumerate(chosen):
+        plan[sorted(update_steps), j] = Decision.COMPUTE
+    return plan
