@@ -16,10 +16,12 @@ from .metrics import EpisodeResult
 
 
 def make_env(env_id: str, render: bool = False, **kwargs) -> gym.Env:
-    import tts_gym.envs  # noqa: F401  (registers the ids)
-    from tts_gym.envs import resolve_env_id
+    """A project env by short name or id, or any registered Gymnasium id."""
+    from tts_gym.envs import resolve_env_id  # importing registers the project's ids
 
-    return gym.make(resolve_env_id(env_id), render_mode="rgb_array" if render else None, **kwargs)
+    if env_id not in gym.registry:
+        env_id = resolve_env_id(env_id)
+    return gym.make(env_id, render_mode="rgb_array" if render else None, **kwargs)
 
 
 def run_episodes(
@@ -30,11 +32,12 @@ def run_episodes(
     on_inference: Callable[[int, int, np.ndarray, float, float], None] | None = None,
     on_episode_end: Callable[[EpisodeResult], None] | None = None,
     progress: bool = True,
+    env_kwargs: dict | None = None,
 ) -> list[EpisodeResult]:
     """Run one episode per seed; ``on_inference(slot, seed, obs_window, sparsity, ms)`` sees every inference."""
     seeds = list(seeds)
     num_envs = max(1, min(num_envs, len(seeds)))
-    envs = [make_env(env_id) for _ in range(num_envs)]
+    envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
     queue = iter(seeds)
     slots: list[dict | None] = [None] * num_envs
     obs = [None] * num_envs

@@ -1,0 +1,62 @@
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tts_gym import PolicyConfig, SparseDiffusionPolicy
+from tts_gym.evaluation.bench import run_bench, standard_methods
+from tts_gym.evaluation.evaluate import evaluate
+from tts_gym.evaluation.latency import amdahl_limit
+from tts_gym.evaluation.metrics import EpisodeResult, summarize, wilson_interval
+
+from helpers import OBS_DIM, TinyEnv, tiny_policy
+
+TINY_ID = "tts_gym_tests/Tiny-v0"
+if TINY_ID not in gym.registry:
+    gym.register(TINY_ID, entry_point=lambda **kw: TinyEnv(length=10, **kw))
+
+
+def policy_for_tiny_env():
+    p = tiny_policy()
+    config = PolicyConfig(p.config.backbone, p.config.sampler, p.config.n_action_steps, p.config.obs_keys, TINY_ID)
+    return SparseDiffusionPolicy(p.model, p.normalizer, config, seed=0)
+
+
+def test_wilson_interval_and_kitchen_levels():
+    low, high = wilson_interval(50, 50)
+    assert high == pytest.approx(1.0) and 0.9 < low < 0.95
+    results = [EpisodeResult(seed=i, success=i == 0, steps=10, num_tasks_completed=n, act_ms=[5.0, 1.0, 1.0])
+               for i, n in enumerate([4, 2, 1, 0])]
+    summary = summarize(results, num_tasks=4)
+    assert [summary[f"p{k}"] for k in range(1, 5)] == [0.75, 0.5, 0.25, 0.25]
+    assert summary["act_ms_steady_median"] == 1.0
+
+
+def test_eval_writes_per_episode_lines_and_summary(tmp_path):
+    summary = evaluate(policy_for_tiny_env(), episodes=3, seed_start=100, out=tmp_path, progress=False, num_envs=2)
+    lines = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    assert sorted(line["seed"] for line in lines) == [100, 101, 102]
+    for key in ("seed", "success", "steps", "act_ms_median", "act_ms_p90", "mean_sparsity", "inferences"):
+        assert key in lines[0]
+    assert summary["episodes"] == 3 and summary["success_rate"] == 1.0 and len(summary["success_ci95"]) == 2
+
+
+def test_amdahl_limit():
+    assert amdahl_limit(100.0, 10.0, 0.0) == pytest.approx(1.0)
+    assert amdahl_limit(100.0, 10.0, 1.0) == pytest.approx(10.0)
+
+
+def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
+    policy = policy_for_tiny_env()
+    windows = list(np.random.default_rng(0).normal(size=(4, 2, OBS_DIM)).astype(np.float32))
+    methods = standard_methods(policy, None, quick=True)
+    assert [m.name for m in methods] == ["dense", "ddim-16", "interval-4"]
+    results = run_bench(policy, "tiny", methods, windows, tmp_path, episodes=1, repeats=3, progress=False)
+    row = results["tiny/interval-4"]
+    assert row["sparsity"] == pytest.approx(0.75, abs=0.01) and row["flops_cut"] > 0.5
+    assert row["success_rate"] == 1.0 and row["speedup"] > 0 and row["amdahl_limit"] >= 1
+    assert "| interval-4 |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "bench.png").stat().st_size > 1000
+    again = run_bench(policy, "tiny", methods, windows, tmp_path, episodes=1, repeats=3, progress=False)
+    assert again["tiny/dense"]["seconds"] == results["tiny/dense"]["seconds"]  # resumed, not re-run

@@ -1,0 +1,178 @@
+"""The benchmark: every acceleration method on the same policy, seeds and machine, side by side.
+
+For each method (a planner, or dense with another sampler): success over the same seeds, mean
+sparsity, GFLOPs per act, act() latency median / IQR interleaved with dense in one process, the
+speedup, actions per second, the Amdahl limit from the measured floor and the share of it reached,
+and the speedup at batch 8. Results are kept in ``results.json`` per (policy, method) so an
+interrupted run resumes; a Markdown table and two plots are written at the end.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..backbone.sampler import SamplerConfig
+from ..sparsity.planners.l2c import train_l2c
+from ..sparsity.planners.static import (
+    bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
+)
+from ..sparsity.planners.base import FixedPlanner
+from .evaluate import KITCHEN_TASKS
+from .flops import count_inference_flops
+from .latency import amdahl_limit, floor_planner, interleaved_latency
+from .metrics import summarize
+from .runner import run_episodes
+
+BATCH_FOR_SCALING = 8
+
+
+@dataclass
+class Method:
+    name: str
+    family: str
+    build: Callable[[object], object]  # dense policy -> policy variant
+
+
+def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.9, 0.95), quick: bool = False,
+                     pruner_files: dict[str, str] | None = None) -> list[Method]:
+    """Dense, DDIM-N, interval reuse, BAC, L2C and the given pruners (name -> planner file)."""
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    methods = [Method("dense", "dense", lambda p: p)]
+    for n in ((16,) if quick else (10, 16, 25)):
+        methods.append(Method(f"ddim-{n}", "ddim", lambda p, n=n: p.with_planner(None, SamplerConfig("ddim", n))))
+    for n in ((4,) if quick else (2, 3, 4, 5)):
+        methods.append(Method(f"interval-{n}", "interval", lambda p, n=n: p.with_planner(interval_planner(steps, blocks, n))))
+    if calibration_windows is not None and not quick:
+        similarity = None
+
+        def bac(p, rho):
+            nonlocal similarity
+            if similarity is None:
+                similarity = cosine_similarity_matrices(calibration_residuals(p, calibration_windows[:16]))
+            return p.with_planner(FixedPlanner(bac_plan(similarity, max(1, round((1 - rho) * steps)))))
+
+        for rho in rhos:
+            methods.append(Method(f"bac-{rho:.2f}", "bac", lambda p, rho=rho: bac(p, rho)))
+            methods.append(Method(f"l2c-{rho:.2f}", "l2c", lambda p, rho=rho: p.with_planner(
+                train_l2c(p, calibration_windows[:64], rho, epochs=2, progress=False))))
+    for name, path in (pruner_files or {}).items():
+        methods.append(Method(name, name.split("-")[0], lambda p, path=path: p.with_planner_file(path)))
+    return methods
+
+
+def speed_of(variant, dense, windows: list[np.ndarray], repeats: int) -> dict:
+    """Latency, FLOPs and Amdahl figures of one variant against dense, interleaved."""
+    floor = variant.with_planner(floor_planner(variant))
+    stats = interleaved_latency({"method": variant, "dense": dense, "floor": floor}, windows, repeats=repeats)
+    variant.reset()
+    variant.predict_action_chunk(windows[0])  # first act of a rollout is dense; count a steady one
+    flops = count_inference_flops(variant, windows[1 % len(windows)])
+    dense.reset()
+    dense_flops = count_inference_flops(dense, windows[0])
+    sparsity = stats["method"]["sparsity"]
+    speedup = stats["dense"]["median_ms"] / stats["method"]["median_ms"]
+    # a method with another step count has another floor; the Amdahl limit is against its own dense
+    limit = amdahl_limit(stats["dense"]["median_ms"], stats["floor"]["median_ms"], sparsity)
+    batch = np.stack([windows[i % len(windows)] for i in range(BATCH_FOR_SCALING)])
+    batched = interleaved_latency({"method": variant, "dense": dense}, [batch], repeats=max(3, repeats // 5))
+    return {
+        "sparsity": sparsity, "gflops": flops / 1e9, "dense_gflops": dense_flops / 1e9,
+        "flops_cut": 1 - flops / dense_flops,
+        "latency_ms": stats["method"]["median_ms"], "latency_iqr_ms": stats["method"]["iqr_ms"],
+        "dense_latency_ms": stats["dense"]["median_ms"], "floor_ms": stats["floor"]["median_ms"],
+        "speedup": speedup, "amdahl_limit": limit, "share_of_limit": speedup / limit if limit else None,
+        "actions_per_s": 1000 * variant.config.n_action_steps / stats["method"]["median_ms"],
+        "speedup_batch8": batched["dense"]["median_ms"] / batched["method"]["median_ms"],
+    }
+
+
+def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray], out: Path,
+              episodes: int = 50, seed_start: int = 100_000, repeats: int = 30, max_steps: int | None = None,
+              progress: bool = True) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    for method in methods:
+        key = f"{name}/{method.name}"
+        if key in results:
+            continue
+        started = time.perf_counter()
+        variant = method.build(policy)
+        row = {"policy": name, "method": method.name, "family": method.family,
+               "sampler": variant.config.sampler.name, "steps": variant.config.sampler.num_inference_steps}
+        row.update(speed_of(variant, policy, windows, repeats))
+        if episodes:
+            env_kwargs = {"max_episode_steps": max_steps} if max_steps else {}
+            tasks = KITCHEN_TASKS if "Kitchen" in (variant.config.env_id or "") else None
+            episodes_run = run_episodes(variant, variant.config.env_id, range(seed_start, seed_start + episodes),
+                                        progress=progress, env_kwargs=env_kwargs)
+            row.update({k: v for k, v in summarize(episodes_run, tasks).items() if k != "act_ms_median"})
+        row["seconds"] = time.perf_counter() - started
+        results[key] = row
+        results_path.write_text(json.dumps(results, indent=2))
+    write_report(results, out)
+    return results
+
+
+COLUMNS = [("method", "{}"), ("steps", "{}"), ("sparsity", "{:.1%}"), ("success_rate", "{:.2f}"), ("p4", "{:.2f}"),
+           ("gflops", "{:.2f}"), ("flops_cut", "{:.1%}"), ("latency_ms", "{:.1f}"), ("latency_iqr_ms", "{:.1f}"),
+           ("speedup", "{:.2f}x"), ("amdahl_limit", "{:.2f}x"), ("share_of_limit", "{:.0%}"),
+           ("actions_per_s", "{:.0f}"), ("speedup_batch8", "{:.2f}x")]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = []
+        for column, fmt in COLUMNS:
+            value = row.get(column)
+            cells.append("-" if value is None else fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(results: dict, out: Path) -> None:
+    by_policy: dict[str, list[dict]] = {}
+    for row in results.values():
+        by_policy.setdefault(row["policy"], []).append(row)
+    text = []
+    for name, rows in by_policy.items():
+        text += [f"## {name}", "", markdown_table(rows), ""]
+    (out / "results.md").write_text("\n".join(text))
+    try:
+        plot(by_policy, out)
+    except ImportError:  # matplotlib is a core dependency; guard only against broken installs
+        pass
+
+
+def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, rows in by_policy.items():
+        for row in rows:
+            score = row.get("p4", row.get("success_rate"))
+            if score is not None:
+                axes[0].scatter(row["speedup"], score, label=f"{name}/{row['method']}")
+                axes[0].annotate(row["method"], (row["speedup"], score), fontsize=7)
+        sparse = sorted((r for r in rows if r["steps"] == rows[0]["steps"]), key=lambda r: r["sparsity"])
+        axes[1].scatter([r["sparsity"] for r in sparse], [r["speedup"] for r in sparse], label=name)
+        if sparse:
+            dense, floor = sparse[0]["dense_latency_ms"], np.median([r["floor_ms"] for r in sparse])
+            grid = np.linspace(0, 0.99, 100)
+            axes[1].plot(grid, [amdahl_limit(dense, floor, s) for s in grid], "--", label=f"{name} Amdahl limit")
+    axes[0].set_xlabel("speedup over dense (batch 1)"), axes[0].set_ylabel("success (Kitchen: p4)")
+    axes[0].set_title("success vs speedup")
+    axes[1].set_xlabel("sparsity"), axes[1].set_ylabel("speedup"), axes[1].set_title("speedup vs sparsity")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "bench.png", dpi=120)
+    plt.close(fig)
