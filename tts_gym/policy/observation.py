@@ -22,7 +22,8 @@ def _as_float_array(value, what: str) -> np.ndarray:
     array = np.asarray(value)
     if not np.issubdtype(array.dtype, np.floating):
         raise ObservationError(f"{what} must have a floating dtype (float16/32/64), got {array.dtype}")
-    return array.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, refused below
+        return array.astype(np.float32, copy=False)
 
 
 def _lookup(obs: Mapping, key: str):

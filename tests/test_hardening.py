@@ -1,0 +1,136 @@
+"""Bad input ends in a clear error, long runs do not leak, same seeds give the same files."""
+import hashlib
+import os
+import resource
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tts_gym import CheckpointError, SparseDiffusionPolicy
+from tts_gym.data import DatasetError, load_episodes
+from tts_gym.wrappers import RecordMasks, TestTimeSparsity
+
+from helpers import ACTION_DIM, OBS_DIM, TinyEnv, tiny_policy
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+POLICY = tiny_policy()
+VALID = np.zeros(OBS_DIM, np.float32)
+
+
+def acts_cleanly_or_refuses(obs) -> str:
+    """Either a finite action of the right shape, or a ValueError / TypeError naming what was expected."""
+    POLICY.reset()
+    try:
+        action = POLICY.act(obs)
+    except (ValueError, TypeError) as error:
+        assert "expected" in str(error) or "must" in str(error) or "no key" in str(error), str(error)
+        return "refused"
+    assert np.isfinite(action).all() and action.shape[-1] == ACTION_DIM
+    return "acted"
+
+
+@FUZZ
+@given(hnp.arrays(dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_,
+                                          np.complex64, np.uint8]),
+                  shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=7),
+                  elements=None))
+def test_fuzzed_arrays(obs):
+    outcome = acts_cleanly_or_refuses(obs)
+    well_formed = obs.dtype.kind == "f" and obs.ndim in (1, 2) and obs.shape[-1] == OBS_DIM and obs.size \
+        and np.isfinite(obs).all()
+    assert outcome == ("acted" if well_formed else "refused")
+
+
+@FUZZ
+@given(st.one_of(st.none(), st.text(max_size=5), st.integers(), st.lists(st.floats(), max_size=7),
+                 st.dictionaries(st.sampled_from(["object", "robot0_eef_pos", "object-state", "extra"]),
+                                 hnp.arrays(np.float32, st.integers(0, 4)), max_size=4)))
+def test_fuzzed_python_objects(obs):
+    acts_cleanly_or_refuses(obs)
+
+
+def test_object_arrays_and_non_finite_values_are_refused():
+    for bad in (np.array([object()] * OBS_DIM), np.full(OBS_DIM, np.inf, np.float32),
+                np.array([[0.0] * OBS_DIM, [np.nan] * OBS_DIM], np.float32)):
+        assert acts_cleanly_or_refuses(bad) == "refused"
+
+
+def test_batch_that_disagrees_with_the_policy_state():
+    policy = tiny_policy()
+    policy.act(np.zeros((3, OBS_DIM), np.float32))
+    with pytest.raises(ValueError, match="reset"):
+        policy.act(np.zeros((2, OBS_DIM), np.float32))
+    with pytest.raises(ValueError, match="env_ids"):
+        policy.act(np.zeros((2, OBS_DIM), np.float32), env_ids=[0, 5])
+
+
+@FUZZ
+@given(st.integers(min_value=0, max_value=10_000))
+def test_truncated_checkpoints_are_refused(tmp_path_factory, cut):
+    folder = tmp_path_factory.mktemp("ckpt")
+    good = POLICY.save(folder / "good.pt")
+    data = good.read_bytes()
+    bad = folder / "bad.pt"
+    bad.write_bytes(data[: min(cut, len(data) - 1)])
+    with pytest.raises(CheckpointError):
+        SparseDiffusionPolicy.load(bad)
+
+
+def test_hdf5_with_missing_keys_or_ragged_demos(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "bad.hdf5"
+    with h5py.File(path, "w") as f:
+        demo = f.create_group("data/demo_0")
+        demo.create_dataset("obs/object", data=np.zeros((5, 3)))
+        demo.create_dataset("actions", data=np.zeros((4, 2)))
+    with pytest.raises(DatasetError, match="ragged"):
+        load_episodes(path)
+    with h5py.File(path, "w") as f:
+        f.create_group("data/demo_0/obs")
+    with pytest.raises(DatasetError, match="actions"):
+        load_episodes(path)
+
+
+def _rollouts(folder, count, seed=0):
+    policy = tiny_policy(seed=seed)
+    env = RecordMasks(TestTimeSparsity(TinyEnv(length=6), policy), folder)
+    actions = []
+    for episode in range(count):
+        env.reset(seed=episode)
+        for _ in range(6):
+            env.step()
+            actions.append(policy.state.queue.copy())
+    env.close()
+    return np.array(actions)
+
+
+def test_same_seeds_same_actions_plans_and_files(tmp_path):
+    a = _rollouts(tmp_path / "a", 3)
+    b = _rollouts(tmp_path / "b", 3)
+    np.testing.assert_array_equal(a, b)
+    digest = lambda path: hashlib.sha256(np.load(path)["plans"].tobytes()).hexdigest()  # noqa: E731
+    for name in ("rollout_0000.npz", "rollout_0002.npz"):
+        assert digest(tmp_path / "a" / name) == digest(tmp_path / "b" / name)
+    assert (tmp_path / "a" / "rollouts.jsonl").read_text().replace("latency", "") .count("seed") == 3
+
+
+@pytest.mark.slow
+def test_soak_thousand_rollouts_do_not_leak(tmp_path):
+    policy = tiny_policy()
+    env = RecordMasks(TestTimeSparsity(TinyEnv(length=6), policy), tmp_path)
+    rss = []
+    for episode in range(1000):
+        env.reset(seed=episode)
+        for _ in range(6):
+            env.step()
+        if episode % 100 == 0:
+            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # MB (Linux: kB)
+        assert policy.cache.rollout_entries() <= policy.sampler.num_steps * policy.config.backbone.n_blocks
+        assert not env.plans  # the recorder holds the current rollout only
+    env.close()
+    assert rss[-1] - rss[1] < 50, rss
+    assert len(os.listdir(tmp_path)) == 1001  # 1000 npz + the JSON lines file

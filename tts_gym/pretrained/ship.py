@@ -1,0 +1,81 @@
+"""Copy a trained policy (fp16) or pruner into the package and record it in ``index.json``.
+
+    python -m tts_gym.pretrained.ship policy --name kitchen --file outputs/policies/kitchen.pt \\
+        --recipe "tts-gym collect ...; tts-gym train ..." --results outputs/eval/kitchen_dense/summary.json
+    python -m tts_gym.pretrained.ship pruner --name kitchen --file outputs/pruners/kitchen_ddpm100_095.pt \\
+        --sparsity 0.95 --sampler ddpm --steps 100 --recipe "..." --results .../summary.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from ..policy.policy import SparseDiffusionPolicy
+from . import HERE, INDEX
+
+MAX_FILE_BYTES = 10 * 2**20
+
+
+def _index() -> dict:
+    return json.loads(INDEX.read_text()) if INDEX.is_file() else {"policies": {}}
+
+
+def _results(path: str | None) -> dict | None:
+    return json.loads(Path(path).read_text()) if path else None
+
+
+def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
+    policy = SparseDiffusionPolicy.load(file)
+    target = HERE / f"{name}.pt"
+    policy.save(target, metadata=policy.metadata, half=True)
+    if target.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{target} is {target.stat().st_size / 2**20:.1f} MB, over the 10 MB budget")
+    index = _index()
+    entry = index["policies"].setdefault(name, {})
+    entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe, results=_results(results),
+                 parameters=sum(p.numel() for p in policy.model.parameters()))
+    entry.setdefault("variants", [])
+    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    return target
+
+
+def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int, recipe: str,
+                results: str | None, strategy: str = "omni") -> Path:
+    index = _index()
+    if name not in index["policies"]:
+        raise ValueError(f"ship the policy {name!r} before its pruners")
+    target = HERE / f"{name}_{strategy}_{sampler}{steps}_rho{sparsity:.2f}.pt"
+    shutil.copyfile(file, target)
+    SparseDiffusionPolicy.load(HERE / index["policies"][name]["file"]).with_planner_file(target)  # must fit
+    variants = [v for v in index["policies"][name]["variants"]
+                if (v["sparsity"], v["sampler"], v["steps"]) != (sparsity, sampler, steps)]
+    variants.append({"sparsity": sparsity, "sampler": sampler, "steps": steps, "strategy": strategy,
+                     "file": target.name, "recipe": recipe, "results": _results(results)})
+    index["policies"][name]["variants"] = variants
+    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["policy", "pruner"])
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--file", required=True)
+    parser.add_argument("--recipe", required=True, help="the commands that reproduce the file")
+    parser.add_argument("--results", default=None, help="summary.json of `tts-gym eval`")
+    parser.add_argument("--sparsity", type=float)
+    parser.add_argument("--sampler", default="ddpm")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--strategy", default="omni")
+    args = parser.parse_args()
+    if args.kind == "policy":
+        print(ship_policy(args.name, args.file, args.recipe, args.results))
+    else:
+        print(ship_pruner(args.name, args.file, args.sparsity, args.sampler, args.steps, args.recipe, args.results,
+                          args.strategy))
+
+
+if __name__ == "__main__":
+    main()
