@@ -143,7 +143,7 @@ def test_bad_checkpoints_are_refused_with_clear_errors(tmp_path):
     torch.save(payload, tmp_path / "other_config.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
         SparseDiffusionPolicy.load(tmp_path / "other_config.pt")
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
         SparseDiffusionPolicy.load(tmp_path / "missing.pt")
 
 

@@ -68,18 +68,23 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    path = Path(path)
+def _read(path: Path, what: str) -> Any:
+    """``torch.load(weights_only=True)`` with errors that name the file and say what went wrong."""
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint file at {path}")
+        raise CheckpointError(f"no {what} at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"{path} holds objects a weights-only load refuses (arbitrary pickle is never loaded): {error}"
         ) from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {error}") from error
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    payload = _read(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a tts_gym policy checkpoint (expected format {FORMAT!r})")
     missing = [key for key in REQUIRED_KEYS if key not in payload]
@@ -114,14 +119,7 @@ def save_planner_checkpoint(path: str | os.PathLike, *, planner: tuple[str, dict
 
 def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any]) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no planner file at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(f"{path} holds objects a weights-only load refuses: {error}") from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {error}") from error
+    payload = _read(path, "planner file")
     if not isinstance(payload, dict) or payload.get("format") != PLANNER_FORMAT:
         raise CheckpointError(f"{path} is not a tts_gym planner file (expected format {PLANNER_FORMAT!r})")
     if payload.get("backbone") != backbone:
