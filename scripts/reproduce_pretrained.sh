@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds every file in tts_gym/pretrained/ from nothing: demonstrations, dense policies, pruners,
+# Rebuilds every file in tts_gym/zoo/ from nothing: demonstrations, dense policies, pruners,
 # evaluations. Run on an otherwise idle machine (training beside simulator work is up to 5x slower).
 # Each step is resumable: rerun the script after an interruption.
 set -euo pipefail

@@ -1,10 +1,30 @@
-"""tts_gym: test-time sparsity for transformer diffusion policies, as a Gymnasium plugin."""
-from .backbone import BackboneConfig, DiffusionTransformer, SamplerConfig
-from .policy import CheckpointError, ObservationError, PolicyConfig, SparseDiffusionPolicy
-from .pretrained import pretrained
+"""tts_gym: test-time sparsity for transformer diffusion policies, as a Gymnasium plugin.
+
+The public names are imported on first use, so ``import tts_gym.envs`` (simulators only) does not
+pay for torch and diffusers.
+"""
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "BackboneConfig", "CheckpointError", "DiffusionTransformer", "ObservationError", "PolicyConfig",
-    "SamplerConfig", "SparseDiffusionPolicy", "pretrained",
-]
+
+_EXPORTS = {
+    "BackboneConfig": "tts_gym.backbone",
+    "DiffusionTransformer": "tts_gym.backbone",
+    "SamplerConfig": "tts_gym.backbone",
+    "CheckpointError": "tts_gym.policy",
+    "ObservationError": "tts_gym.policy",
+    "PolicyConfig": "tts_gym.policy",
+    "SparseDiffusionPolicy": "tts_gym.policy",
+    "pretrained": "tts_gym.zoo",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tts_gym' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

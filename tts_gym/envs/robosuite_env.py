@@ -12,7 +12,8 @@ horizon 400. The flat observation concatenates robomimic's low-dim keys in this 
 Seeding: robosuite draws object placement (and the initial joint noise) from its own generator; on
 every reset we reseed it, the placement samplers and numpy's global RNG from the Gymnasium seed, so
 ``reset(seed=s)`` fully determines the episode. Rendering uses the ``agentview`` camera off-screen
-(EGL when headless); robosuite images come upside down and are flipped upright here.
+(EGL when headless) with shadows and multisampling off; robosuite images come upside down and are
+flipped upright here.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from robosuite.controllers import load_composite_controller_config  # noqa: E402
 TASKS = ("Lift", "PickPlaceCan", "NutAssemblySquare")
 ROBOT = "Panda"
 CONTROLLER = "BASIC"  # robosuite 1.5's composite controller whose arm part is OSC_POSE (delta)
+ARM = "right"  # robosuite's name of a single-arm robot's arm
 CONTROL_FREQ = 20
 MAX_EPISODE_STEPS = 400
 CAMERA = "agentview"
@@ -39,6 +41,17 @@ CONSTRUCTION_SEED = 0  # fixes model-building randomness (e.g. Lift's cube size)
 ROBOSUITE_OBJECT_KEY = "object-state"
 OBS_KEY_ORDER = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 _SEED_BOUND = 2**31 - 1
+
+
+def _arm_controller_config() -> dict:
+    """robosuite 1.5's BASIC composite config reduced to the single arm a Panda has.
+
+    The stock config also defines left-arm / torso / head / base / legs parts, each of which makes
+    robosuite log a warning on every construction; the controller is the same without them.
+    """
+    config = load_composite_controller_config(controller=CONTROLLER, robot=ROBOT)
+    config["body_parts"] = {ARM: config["body_parts"][ARM]}
+    return config
 
 
 class RobosuiteEnv(gym.Env):
@@ -75,7 +88,7 @@ class RobosuiteEnv(gym.Env):
         self.env_kwargs = dict(
             env_name=task,
             robots=ROBOT,
-            controller_configs=load_composite_controller_config(controller=CONTROLLER, robot=ROBOT),
+            controller_configs=_arm_controller_config(),
             has_renderer=False,
             has_offscreen_renderer=render_mode is not None,
             use_camera_obs=False,
@@ -92,6 +105,7 @@ class RobosuiteEnv(gym.Env):
             seed=CONSTRUCTION_SEED,
         )
         self.sim_env = robosuite.make(**self.env_kwargs)
+        self._disable_expensive_rendering()
         raw = self.sim_env.reset()
         self.obs_keys: tuple[tuple[str, int], ...] = tuple(
             (key, int(np.asarray(raw[self._raw_key(key)]).size)) for key in OBS_KEY_ORDER
@@ -105,6 +119,12 @@ class RobosuiteEnv(gym.Env):
     @staticmethod
     def _raw_key(key: str) -> str:
         return ROBOSUITE_OBJECT_KEY if key == "object" else key
+
+    def _disable_expensive_rendering(self) -> None:
+        """Shadows and multisampling off: several times faster off-screen frames on CPU rendering."""
+        model = self.sim_env.sim.model._model
+        model.light_castshadow[:] = 0
+        model.vis.quality.offsamples = 0
 
     # -- simulator access used by the scripted experts and the collector --------------------------
     def flatten_observation(self, raw_obs: dict) -> np.ndarray:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pretrained import HERE, pretrained
+from ..zoo import HERE, pretrained
 from ..sparsity.training.trajectories import TrajectoryStore
 from .bench import run_bench, standard_methods
 from .evaluate import load_variant

@@ -242,7 +242,7 @@ class SparseDiffusionPolicy:
         (DDPM-100 by default); ``sparsity=None`` is the dense policy, under ``sampler`` / ``steps``
         when given.
         """
-        from ..pretrained import resolve  # the registry of shipped files
+        from ..zoo import resolve  # the registry of shipped files
 
         policy_file, planner_file = resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps)
         policy = cls.load(policy_file, seed=seed)

@@ -1,8 +1,8 @@
 """Copy a trained policy (fp16) or pruner into the package and record it in ``index.json``.
 
-    python -m tts_gym.pretrained.ship policy --name kitchen --file outputs/policies/kitchen.pt \\
+    python -m tts_gym.zoo.ship policy --name kitchen --file outputs/policies/kitchen.pt \\
         --recipe "tts-gym collect ...; tts-gym train ..." --results outputs/eval/kitchen_dense/summary.json
-    python -m tts_gym.pretrained.ship pruner --name kitchen --file outputs/pruners/kitchen_ddpm100_095.pt \\
+    python -m tts_gym.zoo.ship pruner --name kitchen --file outputs/pruners/kitchen_ddpm100_095.pt \\
         --sparsity 0.95 --sampler ddpm --steps 100 --recipe "..." --results .../summary.json
 """
 from __future__ import annotations

@@ -1,0 +1,50 @@
+"""The shipped files load with no network, list their recipe, and refuse variants that were not shipped."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tts_gym
+from tts_gym import SparseDiffusionPolicy
+from tts_gym.zoo import HERE
+
+SHIPPED = tts_gym.pretrained()
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped policies in this checkout")
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_policy_loads_and_acts(name):
+    entry = SHIPPED[name]
+    assert entry["recipe"] and (HERE / entry["file"]).stat().st_size <= 10 * 2**20
+    policy = SparseDiffusionPolicy.from_pretrained(name, sampler="ddim", steps=4)
+    action = policy.act(np.zeros(policy.config.backbone.obs_dim, np.float32))
+    assert action.shape == (policy.config.backbone.action_dim,) and np.isfinite(action).all()
+    for variant in entry.get("variants", []):
+        sparse = SparseDiffusionPolicy.from_pretrained(name, sparsity=variant["sparsity"], sampler=variant["sampler"],
+                                                       steps=variant["steps"])
+        assert sparse.planner.name == "pruner" and sparse.config.sampler.num_inference_steps == variant["steps"]
+
+
+def test_unshipped_variant_lists_the_shipped_ones():
+    name = sorted(SHIPPED)[0]
+    with pytest.raises(ValueError, match="shipped"):
+        SparseDiffusionPolicy.from_pretrained(name, sparsity=0.5, sampler="ddim", steps=7)
+    with pytest.raises(ValueError, match="shipped"):
+        SparseDiffusionPolicy.from_pretrained("no-such-policy")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("kitchen" not in SHIPPED, reason="kitchen policy not shipped")
+def test_rollout_kitchen_example_short_mode(tmp_path):
+    variants = SHIPPED["kitchen"].get("variants", [])
+    ddim = [v for v in variants if v["sampler"] == "ddim"]
+    flags = ["--sparsity", str(ddim[0]["sparsity"]), "--sampler", "ddim", "--steps", str(ddim[0]["steps"])] if ddim \
+        else ["--sparsity", "0", "--sampler", "ddim", "--steps", "16"]
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "rollout_kitchen.py"), "--episodes", "1",
+                           "--max-steps", "24", "--out", str(tmp_path), *flags],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "faster" in done.stdout and (tmp_path / "masks.png").is_file() and list(tmp_path.glob("rollout_*.mp4"))
