@@ -138,3 +138,10 @@ def test_inference_on_a_subset_of_envs_equals_those_rows_of_a_full_batch():
     k, j = 3, 4
     torch.testing.assert_close(split_cache.read(Decision.REUSE_R, k, j)[rows],
                                full_cache.read(Decision.REUSE_R, k, j)[rows], atol=1e-5, rtol=1e-5)
+
+
+def test_reuse_runs_group_consecutive_reused_blocks():
+    from tts_gym.sparsity.executor import MIXED, reuse_runs
+
+    C, F, T, R = (int(d) for d in Decision)
+    assert reuse_runs([[C, T, F, R, C, MIXED, T, T]]) == [[(0, 1), (1, 4), (4, 5), (5, 6), (6, 8)]]

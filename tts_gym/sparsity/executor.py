@@ -19,13 +19,29 @@ from .plan import Decision, validate_plan
 
 MIXED = -1  # marker: rows of the batch disagree on this (step, block)
 
-ResidualFn = Callable[[int, int, torch.Tensor, torch.Tensor], torch.Tensor]
+AdvanceFn = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]  # (step, h, memory_k) -> h
 
 
 def uniform_decisions(plan: np.ndarray) -> list[list[int]]:
     """Per (step, block): the decision shared by every row, or MIXED. Host-side, once per act()."""
     same = (plan == plan[:1]).all(axis=0)
     return np.where(same, plan[0], MIXED).tolist()
+
+
+def reuse_runs(decisions: list[list[int]]) -> list[list[tuple[int, int]]]:
+    """Per step, the blocks as half-open ranges: each computed or mixed block alone, and maximal
+    runs of consecutive blocks that every row reuses (their residuals are added in one sum)."""
+    runs = []
+    for step in decisions:
+        ranges: list[tuple[int, int]] = []
+        for j, decision in enumerate(step):
+            reuse = decision not in (Decision.COMPUTE, MIXED)
+            if reuse and ranges and ranges[-1][1] == j and step[ranges[-1][0]] not in (Decision.COMPUTE, MIXED):
+                ranges[-1] = (ranges[-1][0], j + 1)
+            else:
+                ranges.append((j, j + 1))
+        runs.append(ranges)
+    return runs
 
 
 class PlanExecutor:
@@ -53,19 +69,25 @@ class PlanExecutor:
         cache.begin_act(batch)
         plan = validate_plan(plan, (batch, steps, blocks), cache.rollout_valid)
         decisions = uniform_decisions(plan)
+        runs = reuse_runs(decisions)
         model = self.model
 
-        def residual(k: int, j: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
-            decision = decisions[k][j]
-            if decision == Decision.COMPUTE:
-                computed = model.block_residual(j, h, memory_k)
-                cache.write(k, j, computed)
-                return computed
-            if decision == MIXED:
-                return self._mixed_residual(plan[:, k, j], k, j, h, memory_k, cache)
-            return cache.read(decision, k, j)
+        def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
+            for start, stop in runs[k]:
+                decision = decisions[k][start]
+                if decision == Decision.COMPUTE:
+                    computed = model.block_residual(start, h, memory_k)
+                    cache.write(k, start, computed)
+                    h = h + computed
+                elif decision == MIXED:
+                    h = h + self._mixed_residual(plan[:, k, start], k, start, h, memory_k, cache)
+                elif stop - start == 1:
+                    h = h + cache.read(decision, k, start)
+                else:  # nothing is computed inside a run, so its cached entries can be summed at once
+                    h = h + torch.stack([cache.read(decisions[k][j], k, j) for j in range(start, stop)]).sum(0)
+            return h
 
-        x = self._denoise(memory, sample, noise, residual)
+        x = self._denoise(memory, sample, noise, advance)
         cache.end_act(plan)
         return x
 
@@ -82,31 +104,30 @@ class PlanExecutor:
         cache.begin_act(sample.shape[0])
         model = self.model
 
-        def residual(k: int, j: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
-            computed = model.block_residual(j, h, memory_k)
-            gate = gates[:, k, j, :, None, None]
-            out = computed * gate[:, 0]
-            for g, decision in enumerate(decisions[1:], start=1):
-                entry = cache.peek(decision, k, j)
-                if entry is not None:  # absent entries have gate exactly 0 (masked options)
-                    out = out + entry * gate[:, g]
-            cache.blend(k, j, computed, gate[:, 0])
-            return out
+        def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
+            for j in range(model.config.n_blocks):
+                computed = model.block_residual(j, h, memory_k)
+                gate = gates[:, k, j, :, None, None]
+                out = computed * gate[:, 0]
+                for g, decision in enumerate(decisions[1:], start=1):
+                    entry = cache.peek(decision, k, j)
+                    if entry is not None:  # absent entries have gate exactly 0 (masked options)
+                        out = out + entry * gate[:, g]
+                cache.blend(k, j, computed, gate[:, 0])
+                h = h + out
+            return h
 
-        x = self._denoise(memory, sample, noise, residual)
+        x = self._denoise(memory, sample, noise, advance)
         hard = np.asarray([int(decisions[i]) for i in range(len(decisions))])[gates.argmax(-1).numpy()]
         cache.end_act(hard)
         return x
 
-    def _denoise(self, memory, sample, noise, residual: ResidualFn) -> torch.Tensor:
+    def _denoise(self, memory, sample, noise, advance: AdvanceFn) -> torch.Tensor:
+        """The sampling loop shared by both modes; ``advance`` runs the decoder blocks of one step."""
         self.sampler.reset()
         model, x = self.model, sample
-        blocks = range(model.config.n_blocks)
         for k in range(self.sampler.num_steps):
-            memory_k = memory[:, k]
-            h = model.embed_actions(x)
-            for j in blocks:
-                h = h + residual(k, j, h, memory_k)
+            h = advance(k, model.embed_actions(x), memory[:, k])
             x = self.sampler.step(k, model.output(h), x, None if noise is None else noise[k])
         return x
 
