@@ -163,3 +163,16 @@ def test_pruner_costs_a_small_share_of_a_dense_inference():
     with FlopCounterMode(display=False) as counter:
         pruner(memory)
     assert counter.get_total_flops() < 0.1 * dense
+
+
+def test_paired_fidelity_is_zero_for_a_dense_planner_and_positive_when_sparse():
+    from tts_gym.evaluation.fidelity import paired_fidelity
+
+    policy = tiny_policy()
+    dense = paired_fidelity(policy, trajectories(n=2, frames=3))
+    assert dense["sparse_vs_dense_l1"] == 0.0 and dense["dense_vs_dense_l1"] > 0 and dense["acts"] == 4
+    pruner = pruner_for(policy)
+    with torch.no_grad():
+        pruner.head.bias.copy_(torch.tensor([-5.0, 0.0, 5.0, 0.0]))  # reuse T everywhere
+    sparse = paired_fidelity(policy.with_planner(PrunerPlanner(pruner)), trajectories(n=2, frames=3))
+    assert sparse["sparse_vs_dense_l1"] > 0 and sparse["sparsity"] > 0.5
