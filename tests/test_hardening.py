@@ -134,3 +134,27 @@ def test_soak_thousand_rollouts_do_not_leak(tmp_path):
     env.close()
     assert rss[-1] - rss[1] < 50, rss
     assert len(os.listdir(tmp_path)) == 1001  # 1000 npz + the JSON lines file
+
+
+def test_ctrl_c_during_a_recorded_evaluation_keeps_finished_rollouts_readable(tmp_path):
+    class Interrupted(TinyEnv):
+        calls = 0
+
+        def step(self, action):
+            Interrupted.calls += 1
+            if Interrupted.calls == 15:  # in the third rollout
+                raise KeyboardInterrupt
+            return super().step(action)
+
+    env = RecordMasks(TestTimeSparsity(Interrupted(length=6), tiny_policy()), tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        for episode in range(5):
+            env.reset(seed=episode)
+            for _ in range(6):
+                env.step()
+    files = sorted(tmp_path.glob("rollout_*.npz"))
+    assert [f.name for f in files] == ["rollout_0000.npz", "rollout_0001.npz"]
+    for f in files:
+        assert np.load(f)["plans"].shape[0] == 2
+    assert len((tmp_path / "rollouts.jsonl").read_text().splitlines()) == 2
+    assert not list(tmp_path.glob(".*"))
