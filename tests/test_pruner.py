@@ -176,3 +176,22 @@ def test_paired_fidelity_is_zero_for_a_dense_planner_and_positive_when_sparse():
         pruner.head.bias.copy_(torch.tensor([-5.0, 0.0, 5.0, 0.0]))  # reuse T everywhere
     sparse = paired_fidelity(policy.with_planner(PrunerPlanner(pruner)), trajectories(n=2, frames=3))
     assert sparse["sparse_vs_dense_l1"] > 0 and sparse["sparsity"] > 0.5
+
+
+def test_recalibration_moves_a_trained_pruner_to_another_target(tmp_path):
+    from tts_gym.sparsity.training.trainer import recalibrated
+
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 6))
+    rollouts = trajectories(n=4, frames=7)
+    trainer = PrunerTrainer(policy, rollouts, PrunerTrainConfig(rho=0.8, epochs=1, batch_size=4, segment_frames=3),
+                            tmp_path)
+    trainer.train(progress=False)
+    moved = recalibrated(trainer.sparse_policy(), rollouts, rho=0.5, segment_frames=3)
+    free = []
+    for rollout in rollouts:
+        moved.reset()
+        moved.predict_action_chunk(rollout[0])
+        for window in rollout[1:]:
+            moved.predict_action_chunk(window)
+            free.append((moved.last_inference.plan[:, 1:] != 0).mean())
+    assert abs(np.mean(free) - 0.5) <= 0.05

@@ -62,6 +62,7 @@ def save_checkpoint(
         tmp = Path(handle.name)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # temp files are private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ import torch
 
 from ...evaluation.evaluate import load_variant
 from .config import PrunerTrainConfig
-from .trainer import PrunerTrainer
+from .trainer import PrunerTrainer, recalibrated
 from .trajectories import TrajectoryStore
 
 
@@ -31,13 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
+                        help="no training: move this trained pruner to --rho by its compute-logit offset")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
     trajectories = TrajectoryStore(args.rollouts).load()[: args.max_rollouts]
+    if args.recalibrate:
+        source = load_variant(args.policy, planner_file=args.recalibrate)
+        moved = recalibrated(source, trajectories, args.rho, args.segment_frames)
+        metadata = {**source.metadata.get("planner", {}), "recalibrated_from": str(args.recalibrate),
+                    "rho": args.rho, "compute_offset": moved.planner.compute_offset}
+        moved.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
+        print(f"wrote {args.out}: offset {moved.planner.compute_offset:.4f} for rho {args.rho}")
+        return 0
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
     config = PrunerTrainConfig(
         strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,

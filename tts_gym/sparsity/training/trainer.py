@@ -41,6 +41,26 @@ def cut_segments(trajectories: list[np.ndarray], frames: int) -> np.ndarray:
     return np.stack(segments)
 
 
+@torch.no_grad()
+def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, segments: np.ndarray, rho: float,
+                       max_windows: int = 2048) -> float:
+    """The offset for ``rho`` on the acts after the first of each segment (every cache available)."""
+    windows = segments[:, 1:].reshape(-1, *segments.shape[2:])[:max_windows]
+    obs = policy.normalizer.normalize("obs", torch.from_numpy(windows))
+    memories = [policy.model.encode_condition(chunk, policy.sampler.timesteps) for chunk in obs.split(64)]
+    return calibrate_compute_offset(pruner, memories, rho)
+
+
+def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float,
+                 segment_frames: int = PrunerTrainConfig.segment_frames) -> SparseDiffusionPolicy:
+    """The same trained pruner moved to another sparsity target by its compute-logit offset alone."""
+    if not isinstance(policy.planner, PrunerPlanner):
+        raise ValueError(f"recalibration needs a pruner planner, the policy has {policy.planner.name!r}")
+    pruner = policy.planner.pruner
+    offset = calibration_offset(policy, pruner, cut_segments(trajectories, segment_frames), rho)
+    return policy.with_planner(PrunerPlanner(pruner, offset))
+
+
 class PrunerTrainer:
     def __init__(self, policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], config: PrunerTrainConfig,
                  run_dir: str | os.PathLike) -> None:
@@ -160,13 +180,9 @@ class PrunerTrainer:
         self.epoch, self.batch_index, self.history = int(state["epoch"]), int(state["batch_index"]), list(state["history"])
         return True
 
-    @torch.no_grad()
-    def calibrate(self, max_windows: int = 2048) -> float:
+    def calibrate(self) -> float:
         """Compute-logit offset that puts the trained pruner's reuse share on ``rho`` (see planners.learned)."""
-        windows = self.segments[:, 1:].reshape(-1, *self.segments.shape[2:])[:max_windows]
-        obs = self.policy.normalizer.normalize("obs", torch.from_numpy(windows))
-        memories = [self.model.encode_condition(chunk, self.sampler.timesteps) for chunk in obs.split(64)]
-        return calibrate_compute_offset(self.pruner, memories, self.config.rho)
+        return calibration_offset(self.policy, self.pruner, self.segments, self.config.rho)
 
     def sparse_policy(self, calibrated: bool = True) -> SparseDiffusionPolicy:
         offset = self.calibrate() if calibrated else 0.0
