@@ -143,6 +143,15 @@ class SparseDiffusionPolicy:
         chunk = self.executor.run(memory, plan, sample, noise, cache)
         if not all_rows:
             self.cache.merge(rows, cache)
+        if not torch.isfinite(chunk).all():
+            # far out-of-range observations overflow the network; never hand back NaN actions, and
+            # drop what this act wrote to the rollout cache so the env's next act starts clean
+            self.cache.reset(rows)
+            scale = float(obs.abs().max())
+            raise ObservationError(
+                f"the policy produced non-finite actions: the observations are expected near the training "
+                f"range (normalised to [-1, 1]) but reach {scale:.3g} after normalisation"
+            )
         actions = self.normalizer.unnormalize("action", chunk)
         start = b.n_obs_steps - 1
         actions = actions[:, start : start + self.config.n_action_steps].numpy()
