@@ -48,3 +48,17 @@ def test_rollout_kitchen_example_short_mode(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "faster" in done.stdout and (tmp_path / "masks.png").is_file() and list(tmp_path.glob("rollout_*.mp4"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("lift" not in SHIPPED, reason="lift policy not shipped")
+@pytest.mark.parametrize("script, flags, expect", [
+    ("own_loop.py", ["--episodes", "1", "--max-steps", "80"], "episode 0:"),
+    ("vector_rollout.py", ["--envs", "2", "--steps", "16", "--sparsity", "0.8"], "2 envs, 16 steps"),
+    ("sb3_evaluate.py", ["--envs", "2", "--episodes", "2", "--sparsity", "0.8", "--max-steps", "60"], "mean reward"),
+])
+def test_lift_examples_short_mode(script, flags, expect):
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / script), *flags],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expect in done.stdout
