@@ -89,15 +89,19 @@ class DiffusionTransformer(nn.Module):
             nn.init.zeros_(module.in_proj_bias)
 
     # ------------------------------------------------------------------ condition
-    def encode_condition(self, obs: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    def encode_condition(self, obs: torch.Tensor, timesteps: torch.Tensor,
+                         time_tokens: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder memory for every (row, step): ``obs`` [B, To, Do], ``timesteps`` [K] -> [B, K, 1+To, d].
 
         The encoder is token-wise, so the observation tokens are encoded once per row and the time
         tokens once per step; the memory of (b, k) is their concatenation. This is exactly what
         encoding each (b, k) pair separately gives, at (B*To + K) instead of B*K*(1+To) tokens.
+        A frozen model's time tokens depend on the sampler only: pass them (``encode_time_tokens``)
+        to encode just the observations.
         """
         obs_tokens = self._encode_obs_tokens(obs)  # [B, To, d]
-        time_tokens = self._encode_time_tokens(timesteps)  # [K, d]
+        if time_tokens is None:
+            time_tokens = self.encode_time_tokens(timesteps)  # [K, d]
         batch, steps = obs.shape[0], timesteps.shape[0]
         return torch.cat(
             (
@@ -109,13 +113,14 @@ class DiffusionTransformer(nn.Module):
 
     def encode_condition_per_row(self, obs: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """Memory when every row has its own step (training): ``timesteps`` [B] -> [B, 1+To, d]."""
-        return torch.cat((self._encode_time_tokens(timesteps)[:, None], self._encode_obs_tokens(obs)), dim=1)
+        return torch.cat((self.encode_time_tokens(timesteps)[:, None], self._encode_obs_tokens(obs)), dim=1)
 
     def _encode_obs_tokens(self, obs: torch.Tensor) -> torch.Tensor:
         tokens = self.cond_obs_emb(obs) + self.cond_pos_emb[:, 1:]
         return self.encoder(self.drop(tokens))
 
-    def _encode_time_tokens(self, timesteps: torch.Tensor) -> torch.Tensor:
+    def encode_time_tokens(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """Encoded time tokens [K, d] of the given diffusion steps."""
         tokens = sinusoidal_embedding(timesteps, self.config.n_emb) + self.cond_pos_emb[0, 0]
         return self.encoder(self.drop(tokens))
 

@@ -61,6 +61,8 @@ class SparseDiffusionPolicy:
         self.planner = planner or DensePlanner()
         self.sampler = Sampler(config.sampler)
         self.executor = PlanExecutor(self.model, self.sampler)
+        with torch.no_grad():  # the model is frozen here: its time tokens depend on the sampler only
+            self._time_tokens = self.model.encode_time_tokens(self.sampler.timesteps)
         self.cache = ResidualCache(self.sampler.num_steps, config.backbone.n_blocks)
         self.state = RolloutState(config.backbone.n_obs_steps, config.n_action_steps)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -129,7 +131,7 @@ class SparseDiffusionPolicy:
         t0 = time.perf_counter()
         generator = generator if generator is not None else self.generator
         obs = self.normalizer.normalize("obs", torch.from_numpy(np.ascontiguousarray(window)))
-        memory = self.model.encode_condition(obs, self.sampler.timesteps)
+        memory = self.model.encode_condition(obs, self.sampler.timesteps, self._time_tokens)
         t1 = time.perf_counter()
         all_rows = self.cache.batch is not None and len(rows) == self.cache.batch
         cache = self.cache if all_rows else self.cache.subset(rows)
