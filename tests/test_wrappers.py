@@ -129,3 +129,9 @@ def test_mask_video_failure_keeps_the_rollout_going(tmp_path, caplog):
         env.step()
     assert not list(tmp_path.glob("*.mp4"))
     assert sum("video writing failed" in r.message for r in caplog.records) == 1
+
+
+def test_wrapper_passes_gymnasium_check_env():
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(TestTimeSparsity(TinyEnv(length=9), tiny_policy()), skip_render_check=True)
