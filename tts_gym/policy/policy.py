@@ -125,23 +125,36 @@ class SparseDiffusionPolicy:
                 self.reset(starts)
         return self.act(observation), state
 
-    # ------------------------------------------------------------------ inference
+    # ------------------------------------------------------------------ the pipeline's stages
+    @torch.no_grad()
+    def encode(self, windows: np.ndarray) -> torch.Tensor:
+        """Raw observation windows [B, To, Do] -> decoder memory of every step [B, K, 1+To, d]."""
+        obs = self.normalizer.normalize("obs", torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)))
+        return self.model.encode_condition(obs, self.sampler.timesteps, self._time_tokens)
+
+    def plan(self, memory: torch.Tensor, cache: ResidualCache) -> np.ndarray:
+        """The planner's plan under the rules every method obeys: step 0 and a rollout's first act dense."""
+        return enforce_warmup(self.planner.plan(memory, cache.rollout_valid), cache.fresh_rows(len(memory)))
+
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None):
+        """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da]."""
+        b = self.config.backbone
+        shape = (batch, b.horizon, b.action_dim)
+        sample = torch.randn(shape, generator=generator)
+        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
+        return sample, noise
+
     @torch.no_grad()
     def _infer(self, window: np.ndarray, rows: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
         t0 = time.perf_counter()
         generator = generator if generator is not None else self.generator
-        obs = self.normalizer.normalize("obs", torch.from_numpy(np.ascontiguousarray(window)))
-        memory = self.model.encode_condition(obs, self.sampler.timesteps, self._time_tokens)
+        memory = self.encode(window)
         t1 = time.perf_counter()
         all_rows = self.cache.batch is not None and len(rows) == self.cache.batch
         cache = self.cache if all_rows else self.cache.subset(rows)
-        plan = self.planner.plan(memory, cache.rollout_valid)
-        plan = enforce_warmup(plan, cache.fresh_rows(len(rows)))
+        plan = self.plan(memory, cache)
         t2 = time.perf_counter()
-        b = self.config.backbone
-        shape = (len(rows), b.horizon, b.action_dim)
-        sample = torch.randn(shape, generator=generator)
-        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
+        sample, noise = self.draw_noise(len(rows), generator)
         chunk = self.executor.run(memory, plan, sample, noise, cache)
         if not all_rows:
             self.cache.merge(rows, cache)
@@ -149,13 +162,13 @@ class SparseDiffusionPolicy:
             # far out-of-range observations overflow the network; never hand back NaN actions, and
             # drop what this act wrote to the rollout cache so the env's next act starts clean
             self.cache.reset(rows)
-            scale = float(obs.abs().max())
+            scale = float(np.abs(self.normalizer.normalize("obs", window)).max())
             raise ObservationError(
                 f"the policy produced non-finite actions: the observations are expected near the training "
                 f"range (normalised to [-1, 1]) but reach {scale:.3g} after normalisation"
             )
         actions = self.normalizer.unnormalize("action", chunk)
-        start = b.n_obs_steps - 1
+        start = self.config.backbone.n_obs_steps - 1
         actions = actions[:, start : start + self.config.n_action_steps].numpy()
         t3 = time.perf_counter()
         self.last_inference = InferenceRecord(

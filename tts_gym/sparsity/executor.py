@@ -118,8 +118,7 @@ class PlanExecutor:
             return h
 
         x = self._denoise(memory, sample, noise, advance)
-        hard = np.asarray([int(decisions[i]) for i in range(len(decisions))])[gates.argmax(-1).numpy()]
-        cache.end_act(hard)
+        cache.end_act(np.asarray(decisions, dtype=np.int8)[gates.argmax(-1).numpy()])  # the hard plan
         return x
 
     def _denoise(self, memory, sample, noise, advance: AdvanceFn) -> torch.Tensor:

@@ -35,26 +35,22 @@ def train_l2c(policy, windows: np.ndarray, rho: float, epochs: int = 3, batch_si
               learning_rate: float = 5e-2, sparsity_weight: float = 1.0, seed: int = 0,
               progress: bool = True) -> FixedPlanner:
     """``windows`` [N, To, Do] raw observations; returns the thresholded fixed plan."""
-    model = policy.model.eval().requires_grad_(False)
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
     scores = torch.zeros(steps, blocks, requires_grad=True)
     optimizer = torch.optim.Adam([scores], lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    b = policy.config.backbone
-    batches = [windows[i:i + batch_size] for i in range(0, len(windows), batch_size)]
+    # the backbone is frozen: each batch's memory is the same every epoch
+    memories = [policy.encode(windows[i:i + batch_size]) for i in range(0, len(windows), batch_size)]
     for _ in tqdm(range(epochs), desc="L2C", disable=not progress):
-        for batch in batches:
-            obs = policy.normalizer.normalize("obs", torch.from_numpy(np.asarray(batch, np.float32)))
+        for memory in memories:
+            batch = len(memory)
             with torch.no_grad():
-                memory = model.encode_condition(obs, policy.sampler.timesteps)
-                shape = (len(batch), b.horizon, b.action_dim)
-                sample = torch.randn(shape, generator=generator)
-                noise = torch.randn((steps, *shape), generator=generator) if policy.sampler.stochastic else None
-                reference = policy.executor.run(memory, dense_plan(len(batch), steps, blocks), sample, noise,
+                sample, noise = policy.draw_noise(batch, generator)
+                reference = policy.executor.run(memory, dense_plan(batch, steps, blocks), sample, noise,
                                                 ResidualCache(steps, blocks))
             compute = torch.sigmoid(scores).clone()
             compute[0] = 1.0  # step 0 fills the T cache
-            gates = torch.stack((compute, 1 - compute), -1).expand(len(batch), -1, -1, -1)
+            gates = torch.stack((compute, 1 - compute), -1).expand(batch, -1, -1, -1)
             chunk = policy.executor.run_gated(memory, gates, L2C_DECISIONS, sample, noise, ResidualCache(steps, blocks))
             loss = (chunk - reference).abs().mean() + sparsity_weight * compute[1:].mean()
             optimizer.zero_grad()

@@ -35,13 +35,9 @@ def calibration_residuals(policy, windows: np.ndarray) -> torch.Tensor:
     A dense act writes every (step, block) residual into the rollout cache; that is read back.
     """
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
-    obs = policy.normalizer.normalize("obs", torch.from_numpy(np.asarray(windows, np.float32)))
-    memory = policy.model.encode_condition(obs, policy.sampler.timesteps)
     cache = ResidualCache(steps, blocks)
-    b = policy.config.backbone
-    sample = torch.randn(len(windows), b.horizon, b.action_dim, generator=torch.Generator().manual_seed(0))
-    noise = torch.randn(steps, *sample.shape, generator=torch.Generator().manual_seed(1))
-    policy.executor.run(memory, dense_plan(len(windows), steps, blocks), sample, noise, cache)
+    sample, noise = policy.draw_noise(len(windows), torch.Generator().manual_seed(0))
+    policy.executor.run(policy.encode(windows), dense_plan(len(windows), steps, blocks), sample, noise, cache)
     return torch.stack([torch.stack([cache.read(Decision.REUSE_R, k, j).flatten(1) for j in range(blocks)], 1)
                         for k in range(steps)], 1)
 

@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
-from ..executor import PlanExecutor
 from ..plan import dense_plan
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
@@ -31,6 +30,7 @@ from .config import PrunerTrainConfig
 
 STATE_FILE = "pruner_state.pt"
 LOG_FILE = "pruner_log.csv"
+CALIBRATION_CHUNK = 64  # windows encoded per call when calibrating
 
 
 def cut_segments(trajectories: list[np.ndarray], frames: int) -> np.ndarray:
@@ -46,8 +46,7 @@ def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, segments: 
                        max_windows: int = 2048) -> float:
     """The offset for ``rho`` on the acts after the first of each segment (every cache available)."""
     windows = segments[:, 1:].reshape(-1, *segments.shape[2:])[:max_windows]
-    obs = policy.normalizer.normalize("obs", torch.from_numpy(windows))
-    memories = [policy.model.encode_condition(chunk, policy.sampler.timesteps) for chunk in obs.split(64)]
+    memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
     return calibrate_compute_offset(pruner, memories, rho)
 
 
@@ -67,9 +66,8 @@ class PrunerTrainer:
         self.policy = policy
         self.config = config
         self.run_dir = Path(run_dir)
-        self.model = policy.model.eval().requires_grad_(False)
         self.sampler = policy.sampler
-        self.executor = PlanExecutor(self.model, self.sampler)
+        self.executor = policy.executor  # the policy holds the backbone frozen (eval, no grad)
         backbone = policy.config.backbone
         torch.manual_seed(config.seed)
         self.pruner = Pruner(PrunerConfig(config.strategy, backbone.n_blocks, backbone.n_emb, config.width,
@@ -84,31 +82,22 @@ class PrunerTrainer:
         return int(np.ceil(len(self.segments) / self.config.batch_size))
 
     # ------------------------------------------------------------------ one segment batch
-    def _draw(self, batch: int, generator: torch.Generator):
-        b = self.policy.config.backbone
-        shape = (batch, b.horizon, b.action_dim)
-        sample = torch.randn(shape, generator=generator)
-        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
-        return sample, noise
-
     def train_segment(self, windows: np.ndarray, generator: torch.Generator) -> dict[str, float]:
         """``windows`` [B, F, To, Do] raw observations; one optimiser step per sparse act."""
         batch, frames = windows.shape[:2]
         steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
         cache = ResidualCache(steps, blocks)
-        obs = self.policy.normalizer.normalize("obs", torch.from_numpy(windows))
+        dense = dense_plan(batch, steps, blocks)
         free_target = 1.0 - self.config.rho
         metrics = []
         for f in range(frames):
             with torch.no_grad():
-                memory = self.model.encode_condition(obs[:, f], self.sampler.timesteps)
-                sample, noise = self._draw(batch, generator)
-                plan = dense_plan(batch, steps, blocks)
-                reference = self.executor.run(memory, plan, sample, noise, ResidualCache(steps, blocks))
-            if f == 0:  # the first act of a rollout is dense and fills R
-                with torch.no_grad():
-                    self.executor.run(memory, plan, sample, noise, cache)
-                continue
+                memory = self.policy.encode(windows[:, f])
+                sample, noise = self.policy.draw_noise(batch, generator)
+                if f == 0:  # the first act of a rollout is dense and fills R
+                    self.executor.run(memory, dense, sample, noise, cache)
+                    continue
+                reference = self.executor.run(memory, dense, sample, noise, ResidualCache(steps, blocks))
             self.pruner.train()
             logits = self.pruner(memory)
             gates, probs = straight_through_gates(
