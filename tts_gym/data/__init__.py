@@ -9,7 +9,7 @@ Typical training-side use::
 """
 from tts_gym.data.episode import DatasetError, Episode
 from tts_gym.data.normalizer import FieldNormalizer, Normalizer
-from tts_gym.data.readers import load_episodes, read_d4rl, read_robomimic
+from tts_gym.data.readers import load_episodes, read_d4rl, read_env_args, read_robomimic
 from tts_gym.data.robomimic_writer import RobomimicWriter, split_observation
 from tts_gym.data.window_dataset import WindowDataset, split_episodes
 
@@ -22,6 +22,7 @@ __all__ = [
     "WindowDataset",
     "load_episodes",
     "read_d4rl",
+    "read_env_args",
     "read_robomimic",
     "split_episodes",
     "split_observation",

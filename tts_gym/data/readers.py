@@ -48,16 +48,28 @@ def _demo_names(path: str, data: h5py.Group) -> list[str]:
     return [name for _, name in sorted(names)]
 
 
+def _env_args(data: h5py.Group) -> dict:
+    raw = data.attrs.get("env_args")
+    try:
+        env_args = json.loads(raw) if raw is not None else {}
+    except (TypeError, ValueError):
+        return {}
+    return env_args if isinstance(env_args, dict) else {}
+
+
+def read_env_args(path: str | os.PathLike) -> dict:
+    """robomimic's ``data.attrs["env_args"]`` (env id, ``obs_keys`` as (key, size) pairs, seeds).
+
+    {} for files that record none (D4RL layout, foreign robomimic files).
+    """
+    with _open(path) as f:
+        data = f.get("data")
+        return _env_args(data) if isinstance(data, h5py.Group) else {}
+
+
 def _recorded_obs_keys(data: h5py.Group) -> Optional[list[str]]:
     """The observation order our writer stores in ``env_args``; None for foreign files."""
-    raw = data.attrs.get("env_args")
-    if raw is None:
-        return None
-    try:
-        env_args = json.loads(raw)
-    except (TypeError, ValueError):
-        return None
-    keys = env_args.get("obs_keys") if isinstance(env_args, dict) else None
+    keys = _env_args(data).get("obs_keys")
     return [pair[0] for pair in keys] if keys else None
 
 

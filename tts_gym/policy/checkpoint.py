@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..files import save_torch
 
 FORMAT = "tts_gym.policy"
 FORMAT_VERSION = 1
@@ -56,17 +57,7 @@ def save_checkpoint(
         "planner": None if planner is None else {"name": planner[0], "state": planner[1]},
         "metadata": metadata or {},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        tmp = Path(handle.name)
-    try:
-        torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # temp files are private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_torch(payload, path)
 
 
 def _read(path: Path, what: str) -> Any:
@@ -110,12 +101,7 @@ def save_planner_checkpoint(path: str | os.PathLike, *, planner: tuple[str, dict
     payload = {"format": PLANNER_FORMAT, "format_version": FORMAT_VERSION,
                "planner": {"name": planner[0], "state": planner[1]}, "sampler": sampler, "backbone": backbone,
                "metadata": metadata or {}}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_torch(payload, path)
 
 
 def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any]) -> dict[str, Any]:

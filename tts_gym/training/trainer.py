@@ -6,7 +6,6 @@ leaves a usable policy behind.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -14,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
@@ -22,8 +20,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..backbone.config import BackboneConfig
+from ..files import save_torch, write_csv
 from ..backbone.model import DiffusionTransformer
-from ..data import Normalizer, WindowDataset, load_episodes, split_episodes
+from ..data import Normalizer, WindowDataset, load_episodes, read_env_args, split_episodes
 from ..policy.config import PolicyConfig
 from ..policy.policy import SparseDiffusionPolicy
 from .config import TrainConfig
@@ -45,11 +44,7 @@ class TrainResult:
 
 def dataset_layout(path: str | os.PathLike, obs_dim: int) -> tuple[tuple[tuple[str, int], ...], str | None]:
     """The (key, size) observation layout and env id a collected file records (empty for others)."""
-    try:
-        with h5py.File(path, "r") as handle:
-            env_args = json.loads(handle["data"].attrs.get("env_args", "{}"))
-    except (OSError, KeyError, ValueError):
-        return (), None
+    env_args = read_env_args(path)
     keys = tuple((str(k), int(n)) for k, n in env_args.get("obs_keys", ()))
     if sum(n for _, n in keys) != obs_dim:
         keys = ()
@@ -133,10 +128,7 @@ class Trainer:
         }
 
     def save_state(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / (STATE_FILE + ".tmp")
-        torch.save(self._state(), tmp)
-        os.replace(tmp, self.run_dir / STATE_FILE)
+        save_torch(self._state(), self.run_dir / STATE_FILE)
 
     def try_resume(self) -> bool:
         path = self.run_dir / STATE_FILE
@@ -209,11 +201,7 @@ class Trainer:
         return TrainResult(self.out, self.epoch, last["train_loss"], last["val_loss"], time.perf_counter() - start)
 
     def _write_log(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / LOG_FILE, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(self.history[0]))
-            writer.writeheader()
-            writer.writerows(self.history)
+        write_csv(self.run_dir / LOG_FILE, self.history)
 
     def save_policy(self) -> Path:
         policy = SparseDiffusionPolicy(self.ema.model, self.normalizer, self.policy_config)

@@ -6,7 +6,6 @@ rollout.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from .atomic import append_line, write_atomically
+from ..files import append_line, write_atomically
 
 log = logging.getLogger(__name__)
 SUMMARY_FILE = "rollouts.jsonl"
@@ -83,9 +82,7 @@ class RecordMasks(gym.Wrapper):
                    "mean_sparsity": float(np.mean(steady)) if steady else 0.0,
                    "median_latency_ms": float(np.median(self.latency_ms)) if self.latency_ms else None}
         try:
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
-            write_atomically(self.folder / f"{name}.npz", lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+            write_atomically(self.folder / f"{name}.npz", lambda tmp: np.savez_compressed(tmp, **arrays))
             append_line(self.folder / SUMMARY_FILE, json.dumps(summary))
         except OSError as error:  # a full disk must not stop the rollout
             if not self._warned:

@@ -10,7 +10,6 @@ earlier choices left behind.
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import time
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ...files import save_torch, write_csv
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
 from ..plan import dense_plan
@@ -144,18 +144,11 @@ class PrunerTrainer:
         return self.history
 
     def save_state(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {"config": self.config.to_dict(), "pruner": self.pruner.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "batch_index": self.batch_index,
                  "history": self.history}
-        tmp = self.run_dir / (STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.run_dir / STATE_FILE)
-        with open(self.run_dir / LOG_FILE, "w", newline="") as handle:
-            if self.history:
-                writer = csv.DictWriter(handle, fieldnames=list(self.history[0]))
-                writer.writeheader()
-                writer.writerows(self.history)
+        save_torch(state, self.run_dir / STATE_FILE)
+        write_csv(self.run_dir / LOG_FILE, self.history)
 
     def try_resume(self) -> bool:
         path = self.run_dir / STATE_FILE

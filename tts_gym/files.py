@@ -1,0 +1,54 @@
+"""Writing files so that a crash never leaves a half-written one; every writer in the package uses these."""
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+FILE_MODE = 0o644  # temp files are created private; the results are ordinary files
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """``write(tmp_path)`` fills a temporary file in the same folder that is then renamed onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_torch(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` with an atomic replace."""
+    return write_atomically(path, lambda tmp: torch.save(obj, tmp))
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
+    """A small log as CSV (header from the first row), replaced atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            if rows:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+
+    return write_atomically(path, write)
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line with a single write + fsync (a JSON-lines record is whole or absent)."""
+    with open(path, "a") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
