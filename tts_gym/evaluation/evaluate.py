@@ -5,7 +5,6 @@ import json
 import os
 from pathlib import Path
 
-from ..backbone.sampler import SamplerConfig
 from ..policy.policy import SparseDiffusionPolicy
 from .metrics import summarize
 from .runner import run_episodes
@@ -15,15 +14,8 @@ KITCHEN_TASKS = 4
 
 def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=None, planner_file=None,
                  seed: int | None = 0) -> SparseDiffusionPolicy:
-    """A shipped variant by name, or a checkpoint with an optional planner file / sampler override."""
-    if Path(policy).is_file():
-        loaded = SparseDiffusionPolicy.load(policy, seed=seed)
-        if planner_file:
-            return loaded.with_planner_file(planner_file)
-        if sampler or steps:
-            config = SamplerConfig(sampler or loaded.config.sampler.name, steps or loaded.config.sampler.num_inference_steps)
-            return loaded.with_planner(loaded.planner, config)
-        return loaded
+    """``from_pretrained`` (a shipped name or a checkpoint path), then an optional planner file,
+    which brings the sampler it was trained for."""
     loaded = SparseDiffusionPolicy.from_pretrained(policy, sparsity=sparsity, sampler=sampler, steps=steps, seed=seed)
     return loaded.with_planner_file(planner_file) if planner_file else loaded
 

@@ -39,7 +39,7 @@ def run_episodes(
     num_envs = max(1, min(num_envs, len(seeds)))
     envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
     queue = iter(seeds)
-    slots: list[dict | None] = [None] * num_envs
+    slots: list[EpisodeResult | None] = [None] * num_envs  # the episode each env is running
     obs = [None] * num_envs
     results: list[EpisodeResult] = []
     bar = tqdm(total=len(seeds), disable=not progress, desc=f"eval {env_id}", unit="episode", dynamic_ncols=True)
@@ -51,7 +51,7 @@ def run_episodes(
             slots[slot] = None
             return False
         obs[slot], _ = envs[slot].reset(seed=int(seed))
-        slots[slot] = {"result": EpisodeResult(seed=int(seed), success=False, steps=0)}
+        slots[slot] = EpisodeResult(seed=int(seed), success=False, steps=0)
         return True
 
     try:
@@ -60,12 +60,11 @@ def run_episodes(
         while any(slot is not None for slot in slots):
             active = [s for s in range(num_envs) if slots[s] is not None]
             batch = np.stack([np.asarray(obs[s], np.float32) for s in active])
-            before = policy.last_inference
             actions = dict(zip(active, policy.act(batch, env_ids=active)))
             record = policy.last_inference
-            if record is not before and record is not None:
+            if policy.last_act_inferred:
                 for row, slot in enumerate(record.env_ids):
-                    result = slots[slot]["result"]
+                    result = slots[slot]
                     result.act_ms.append(record.latency_ms["total"])
                     result.sparsity.append(float((record.plan[row] != 0).mean()))
                     if on_inference is not None:
@@ -73,7 +72,7 @@ def run_episodes(
                                      record.latency_ms["total"])
             for slot in active:
                 obs[slot], _, terminated, truncated, info = envs[slot].step(actions[slot])
-                result = slots[slot]["result"]
+                result = slots[slot]
                 result.steps += 1
                 result.success = result.success or bool(info.get("success", False))
                 if "num_tasks_completed" in info:

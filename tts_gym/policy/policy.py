@@ -68,6 +68,7 @@ class SparseDiffusionPolicy:
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self.last_inference: InferenceRecord | None = None
         self.metadata: dict = {}  # recipe and results recorded in the checkpoint
+        self.last_act_inferred = False  # whether the last act() ran an inference (else it popped the queue)
 
     # ------------------------------------------------------------------ rollout lifecycle
     def reset(self, env_ids=None) -> None:
@@ -101,7 +102,8 @@ class SparseDiffusionPolicy:
                 )
         self.state.push(flat, rows)
         needing = self.state.rows_needing_inference(rows)
-        if len(needing):
+        self.last_act_inferred = bool(len(needing))
+        if self.last_act_inferred:
             self.state.fill(needing, self._infer(self.state.history[needing], needing, generator))
         actions = self.state.pop(rows)
         return actions if batched else actions[0]

@@ -42,11 +42,10 @@ class TestTimeSparsity(gym.Wrapper):
     def step(self, action=None):
         if self._obs is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        inferred = False
-        if action is None:
-            before = self.policy.last_inference
+        inferred = action is None
+        if inferred:
             action = self.policy.act(self._obs)
-            inferred = self.policy.last_inference is not before
+            inferred = self.policy.last_act_inferred
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._obs = obs
         info["tts"] = inference_info(self.policy, inferred)
@@ -77,11 +76,10 @@ class TestTimeSparsityVector(gym.vector.VectorWrapper):
     def step(self, actions=None):
         if self._obs is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        inferred = False
-        if actions is None:
-            before = self.policy.last_inference
+        inferred = actions is None
+        if inferred:
             actions = self.policy.act(self._obs)
-            inferred = self.policy.last_inference is not before
+            inferred = self.policy.last_act_inferred
         obs, rewards, terminated, truncated, info = self.env.step(actions)
         restarted = np.flatnonzero(self._ended)  # these envs just returned a reset observation
         if len(restarted):
