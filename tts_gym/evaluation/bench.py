@@ -65,15 +65,13 @@ def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.9, 
     return methods
 
 
-def speed_of(variant, dense, windows: list[np.ndarray], repeats: int) -> dict:
+def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeats: int) -> dict:
     """Latency, FLOPs and Amdahl figures of one variant against dense, interleaved."""
     floor = variant.with_planner(floor_planner(variant))
     stats = interleaved_latency({"method": variant, "dense": dense, "floor": floor}, windows, repeats=repeats)
     variant.reset()
     variant.predict_action_chunk(windows[0])  # first act of a rollout is dense; count a steady one
     flops = count_inference_flops(variant, windows[1 % len(windows)])
-    dense.reset()
-    dense_flops = count_inference_flops(dense, windows[0])
     sparsity = stats["method"]["sparsity"]
     speedup = stats["dense"]["median_ms"] / stats["method"]["median_ms"]
     # a method with another step count has another floor; the Amdahl limit is against its own dense
@@ -97,6 +95,7 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    dense_flops = None  # the same for every method: counted once, when first needed
     for method in methods:
         key = f"{name}/{method.name}"
         if key in results:
@@ -105,7 +104,10 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
         variant = method.build(policy)
         row = {"policy": name, "method": method.name, "family": method.family,
                "sampler": variant.config.sampler.name, "steps": variant.config.sampler.num_inference_steps}
-        row.update(speed_of(variant, policy, windows, repeats))
+        if dense_flops is None:
+            policy.reset()
+            dense_flops = count_inference_flops(policy, windows[0])
+        row.update(speed_of(variant, policy, dense_flops, windows, repeats))
         if episodes:
             env_kwargs = {"max_episode_steps": max_steps} if max_steps else {}
             tasks = KITCHEN_TASKS if "Kitchen" in (variant.config.env_id or "") else None
