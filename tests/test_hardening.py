@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tts_gym import CheckpointError, SparseDiffusionPolicy
+from tts_gym import CheckpointError, SamplerConfig, SparseDiffusionPolicy
 from tts_gym.data import DatasetError, load_episodes
+from tts_gym.sparsity.planners.learned import PrunerPlanner, calibrate_compute_offset
+from tts_gym.sparsity.pruner import Pruner, PrunerConfig
 from tts_gym.wrappers import RecordMasks, TestTimeSparsity
 
 from helpers import ACTION_DIM, OBS_DIM, TinyEnv, tiny_policy
@@ -119,6 +121,48 @@ def test_same_seeds_same_actions_plans_and_files(tmp_path):
     for name in ("rollout_0000.npz", "rollout_0002.npz"):
         assert digest(tmp_path / "a" / name) == digest(tmp_path / "b" / name)
     assert (tmp_path / "a" / "rollouts.jsonl").read_text().replace("latency", "") .count("seed") == 3
+
+
+def _sparse_tiny_policy():
+    """DDPM (noise at every step) and a random pruner, so plans and noise both differ per row."""
+    policy = tiny_policy(SamplerConfig("ddpm", 12, num_train_timesteps=12))
+    torch.manual_seed(0)
+    pruner = Pruner(PrunerConfig("omni", policy.config.backbone.n_blocks, policy.config.backbone.n_emb))
+    windows = np.random.default_rng(2).uniform(-1, 1, (16, policy.config.backbone.n_obs_steps, OBS_DIM))
+    offset = calibrate_compute_offset(pruner, [policy.encode(windows)], rho=0.5)
+    return policy.with_planner(PrunerPlanner(pruner, offset))
+
+
+def test_seeded_envs_act_the_same_alone_or_in_a_batch():
+    seeds, steps = [7, 8, 9], 9
+    obs = np.random.default_rng(0).uniform(-1, 1, (len(seeds), steps, OBS_DIM)).astype(np.float32)
+    policy = _sparse_tiny_policy()
+    alone, alone_plans = [], []
+    for row, seed in enumerate(seeds):
+        policy.reset(seed=seed)
+        alone.append([policy.act(obs[row, t]) for t in range(steps)])
+        alone_plans.append(policy.last_inference.plan[0])
+    policy.start(len(seeds), seed=seeds)
+    batched = np.stack([policy.act(obs[:, t]) for t in range(steps)], axis=1)
+    np.testing.assert_allclose(batched, np.array(alone), atol=1e-5)
+    np.testing.assert_array_equal(policy.last_inference.plan, np.stack(alone_plans))
+    assert 0 < policy.last_inference.sparsity < 1
+    # and the batch's order does not matter either: envs act on their own seeds
+    policy.start(len(seeds), seed=seeds[::-1])
+    reversed_ = np.stack([policy.act(obs[::-1, t]) for t in range(steps)], axis=1)
+    np.testing.assert_allclose(reversed_[::-1], batched, atol=1e-5)
+
+
+def test_seeded_reset_replays_a_rollout_exactly():
+    policy = _sparse_tiny_policy()
+    obs = np.random.default_rng(1).uniform(-1, 1, (9, OBS_DIM)).astype(np.float32)
+    runs = []
+    for _ in range(2):
+        policy.reset(seed=3)
+        runs.append([policy.act(o) for o in obs])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    policy.reset(seed=4)
+    assert not np.allclose(runs[0], [policy.act(o) for o in obs])
 
 
 @pytest.mark.slow

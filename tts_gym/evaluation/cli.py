@@ -19,14 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
     parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json")
-    parser.add_argument("--policy-seed", type=int, default=0, help="seed of the policy's sampling noise")
 
 
 def run(args: argparse.Namespace) -> int:
     summary = evaluate(
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
-        out=Path(args.out) if args.out else None, policy_seed=args.policy_seed,
+        out=Path(args.out) if args.out else None,
     )
     print(json.dumps(summary, indent=2))
     return 0

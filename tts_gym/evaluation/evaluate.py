@@ -22,9 +22,10 @@ def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=N
 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
-             policy_seed: int = 0, progress: bool = True) -> dict:
+             progress: bool = True) -> dict:
+    """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed."""
     if not isinstance(policy, SparseDiffusionPolicy):
-        policy = load_variant(policy, sparsity, sampler, steps, planner_file, seed=policy_seed)
+        policy = load_variant(policy, sparsity, sampler, steps, planner_file)
     env_id = env or policy.config.env_id
     if env_id is None:
         raise ValueError("the policy records no env id; pass --env")

@@ -1,8 +1,9 @@
 """Rollouts of a policy in simulation: seeds in, per-episode results out.
 
 Several environments can run side by side with one batched ``act()`` (``num_envs``); each slot
-takes the next seed when its episode ends and resets only its own rollout state, so every seed
-yields the same episode whatever the number of slots (up to the policy's sampling noise).
+takes the next seed when its episode ends and resets only its own rollout state. The episode seed
+seeds the env and the policy's noise for that env, so a seed yields the same episode whatever the
+number of slots.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def run_episodes(
             slots[slot] = None
             return False
         obs[slot], _ = envs[slot].reset(seed=int(seed))
+        policy.reset([slot], seed=int(seed))  # the episode's noise follows its seed, not its slot
         slots[slot] = EpisodeResult(seed=int(seed), success=False, steps=0)
         return True
 

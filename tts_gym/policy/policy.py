@@ -71,14 +71,19 @@ class SparseDiffusionPolicy:
         self.last_act_inferred = False  # whether the last act() ran an inference (else it popped the queue)
 
     # ------------------------------------------------------------------ rollout lifecycle
-    def reset(self, env_ids=None) -> None:
-        """Start a new rollout for all envs (or ``env_ids``): history, action queue and R cache."""
-        self.state.reset(env_ids)
+    def reset(self, env_ids=None, seed: int | list[int] | None = None) -> None:
+        """Start a new rollout for all envs (or ``env_ids``): history, action queue and R cache.
+
+        ``seed`` gives each reset env its own noise stream (an int seeds env i with ``seed + i``, as
+        Gymnasium's vector envs do): the same seed then gives the same actions whether the env runs
+        alone or in a batch, and whatever the other envs do.
+        """
+        self.state.reset(env_ids, seed)
         self.cache.reset(env_ids)
 
-    def start(self, num_envs: int) -> None:
+    def start(self, num_envs: int, seed: int | list[int] | None = None) -> None:
         """Reset everything and run ``num_envs`` environments from now on (needed before ``act(env_ids=)``)."""
-        self.reset()
+        self.reset(seed=seed)
         self.state.bind(num_envs, self.config.backbone.obs_dim, self.config.backbone.action_dim)
         self.cache.ensure_batch(num_envs)
 
@@ -138,8 +143,18 @@ class SparseDiffusionPolicy:
         """The planner's plan under the rules every method obeys: step 0 and a rollout's first act dense."""
         return enforce_warmup(self.planner.plan(memory, cache.rollout_valid), cache.fresh_rows(len(memory)))
 
-    def draw_noise(self, batch: int, generator: torch.Generator | None = None):
-        """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da]."""
+    def draw_noise(self, batch: int, generator: torch.Generator | list[torch.Generator] | None = None):
+        """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da].
+
+        ``generator`` is one stream for the batch or one per row (each row's noise then depends on
+        its own stream only).
+        """
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != batch:
+                raise ValueError(f"expected one generator per row ({batch}), got {len(generator)}")
+            rows = [self.draw_noise(1, g) for g in generator]
+            noise = torch.cat([n for _, n in rows], dim=1) if self.sampler.stochastic else None
+            return torch.cat([x for x, _ in rows]), noise
         b = self.config.backbone
         shape = (batch, b.horizon, b.action_dim)
         sample = torch.randn(shape, generator=generator)
@@ -149,7 +164,8 @@ class SparseDiffusionPolicy:
     @torch.no_grad()
     def _infer(self, window: np.ndarray, rows: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
         t0 = time.perf_counter()
-        generator = generator if generator is not None else self.generator
+        if generator is None:  # an explicit generator, else the envs' own streams, else the policy's
+            generator = self.state.generators(rows) or self.generator
         memory = self.encode(window)
         t1 = time.perf_counter()
         all_rows = self.cache.batch is not None and len(rows) == self.cache.batch

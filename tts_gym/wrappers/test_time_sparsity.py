@@ -34,7 +34,7 @@ class TestTimeSparsity(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self.policy.reset()
+        self.policy.reset(seed=seed)  # a seeded env gets seeded policy noise: rollouts replay exactly
         self._obs = obs
         info["tts"] = {"inferred": False}
         return obs, info
@@ -69,7 +69,7 @@ class TestTimeSparsityVector(gym.vector.VectorWrapper):
 
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self.policy.start(self.num_envs)
+        self.policy.start(self.num_envs, seed=seed)
         self._obs, self._ended[:] = obs, False
         return obs, info
 
