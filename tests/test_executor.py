@@ -145,3 +145,33 @@ def test_reuse_runs_group_consecutive_reused_blocks():
 
     C, F, T, R = (int(d) for d in Decision)
     assert reuse_runs([[C, T, F, R, C, MIXED, T, T]]) == [[(0, 1), (1, 4), (4, 5), (5, 6), (6, 8)]]
+
+
+def test_a_plan_delivered_after_step_0_gives_the_same_result_and_caches():
+    model, sampler, obs, sample, noise = setup(batch=3)
+    memory = model.encode_condition(obs, sampler.timesteps)
+    steps, blocks = sampler.num_steps, model.config.n_blocks
+    executor, rng = PlanExecutor(model, sampler), np.random.default_rng(4)
+    first, second = dense_plan(3, steps, blocks), random_plan(3, steps, blocks, rng)
+    outputs, caches = [], []
+    for late in (False, True):
+        cache = ResidualCache(steps, blocks)
+        executor.run(memory, (lambda: first) if late else first, sample, noise, cache)
+        outputs.append(executor.run(memory, (lambda: second) if late else second, sample * 0.5, noise, cache))
+        caches.append(cache.rollout_valid.copy())
+    torch.testing.assert_close(outputs[0], outputs[1], atol=0, rtol=0)
+    np.testing.assert_array_equal(caches[0], caches[1])
+
+
+def test_a_late_plan_must_compute_step_0_and_is_validated():
+    model, sampler, obs, sample, noise = setup(batch=1)
+    memory = model.encode_condition(obs, sampler.timesteps)
+    steps, blocks = sampler.num_steps, model.config.n_blocks
+    executor = PlanExecutor(model, sampler)
+    reuse_at_0 = np.full((1, steps, blocks), Decision.REUSE_T, np.int8)
+    with pytest.raises(PlanError, match="step 0"):
+        executor.run(memory, lambda: reuse_at_0, sample, noise, ResidualCache(steps, blocks))
+    rollout_read = dense_plan(1, steps, blocks)
+    rollout_read[0, 1, 0] = Decision.REUSE_R  # no earlier act: R does not exist
+    with pytest.raises(PlanError, match="REUSE_R"):
+        executor.run(memory, lambda: rollout_read, sample, noise, ResidualCache(steps, blocks))

@@ -123,9 +123,9 @@ def test_same_seeds_same_actions_plans_and_files(tmp_path):
     assert (tmp_path / "a" / "rollouts.jsonl").read_text().replace("latency", "") .count("seed") == 3
 
 
-def _sparse_tiny_policy():
-    """DDPM (noise at every step) and a random pruner, so plans and noise both differ per row."""
-    policy = tiny_policy(SamplerConfig("ddpm", 12, num_train_timesteps=12))
+def _sparse_tiny_policy(sampler=SamplerConfig("ddpm", 12, num_train_timesteps=12)):
+    """By default DDPM (noise at every step) and a random pruner, so plans and noise both differ per row."""
+    policy = tiny_policy(sampler)
     torch.manual_seed(0)
     pruner = Pruner(PrunerConfig("omni", policy.config.backbone.n_blocks, policy.config.backbone.n_emb))
     windows = np.random.default_rng(2).uniform(-1, 1, (16, policy.config.backbone.n_obs_steps, OBS_DIM))
@@ -205,3 +205,25 @@ def test_ctrl_c_during_a_recorded_evaluation_keeps_finished_rollouts_readable(tm
         assert np.load(f)["plans"].shape[0] == 2
     assert len((tmp_path / "rollouts.jsonl").read_text().splitlines()) == 2
     assert not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_overlapped_planning_gives_the_same_actions_over_ten_thousand_acts():
+    inline = _sparse_tiny_policy(SamplerConfig("ddim", 4))  # few steps: 10,000 acts in CI time
+    overlapped = inline.with_planner(inline.planner)
+    overlapped.overlap_planning = True
+    envs, calls = 2, 10_000
+    obs = np.random.default_rng(5).uniform(-1, 1, (64, envs, OBS_DIM)).astype(np.float32)
+    for policy in (inline, overlapped):
+        policy.start(envs, seed=[0, 1])
+    sparsities = []
+    for i in range(calls):
+        if i % 40 == 0 and i:  # rollouts of 40 steps: the rollout cache is dropped and refilled
+            for policy in (inline, overlapped):
+                policy.reset([0, 1], seed=[i, i + 1])
+        a, b = inline.act(obs[i % 64]), overlapped.act(obs[i % 64])
+        np.testing.assert_array_equal(a, b)
+        if inline.last_act_inferred:
+            np.testing.assert_array_equal(inline.last_inference.plan, overlapped.last_inference.plan)
+            sparsities.append(inline.last_inference.sparsity)
+    assert 0.2 < np.mean(sparsities) < 0.8

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +36,8 @@ class InferenceRecord:
 
     plan: np.ndarray  # int8 [B, K, 3L]
     sparsity: float
-    latency_ms: dict[str, float] = field(default_factory=dict)  # encode, prune, decode, total
+    # encode, prune, decode, total; with overlapped planning "prune" is only the hand-off to the worker
+    latency_ms: dict[str, float] = field(default_factory=dict)
     env_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     obs_window: np.ndarray | None = None  # [B, To, Do] the observations this inference saw
 
@@ -49,6 +52,7 @@ class SparseDiffusionPolicy:
         config: PolicyConfig,
         planner: Planner | None = None,
         seed: int | None = None,
+        overlap_planning: bool = False,
     ) -> None:
         if model.config != config.backbone:
             raise ValueError(f"model config {model.config} differs from policy config {config.backbone}")
@@ -69,6 +73,9 @@ class SparseDiffusionPolicy:
         self.last_inference: InferenceRecord | None = None
         self.metadata: dict = {}  # recipe and results recorded in the checkpoint
         self.last_act_inferred = False  # whether the last act() ran an inference (else it popped the queue)
+        # plan on a worker thread while the decoder runs step 0 (dense under every plan)
+        self.overlap_planning = overlap_planning
+        self._planning_worker: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ rollout lifecycle
     def reset(self, env_ids=None, seed: int | list[int] | None = None) -> None:
@@ -143,6 +150,18 @@ class SparseDiffusionPolicy:
         """The planner's plan under the rules every method obeys: step 0 and a rollout's first act dense."""
         return enforce_warmup(self.planner.plan(memory, cache.rollout_valid), cache.fresh_rows(len(memory)))
 
+    def plan_in_background(self, memory: torch.Tensor, cache: ResidualCache) -> Callable[[], np.ndarray]:
+        """Start ``plan`` on the worker thread; the returned callable waits for it (see PlanExecutor.run)."""
+        if self._planning_worker is None:
+            self._planning_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-planner")
+        valid, fresh = cache.rollout_valid.copy(), cache.fresh_rows(len(memory))  # the decoder will update them
+
+        def make_plan() -> np.ndarray:
+            with torch.no_grad():  # grad mode is per thread
+                return enforce_warmup(self.planner.plan(memory, valid), fresh)
+
+        return self._planning_worker.submit(make_plan).result
+
     def draw_noise(self, batch: int, generator: torch.Generator | list[torch.Generator] | None = None):
         """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da].
 
@@ -170,10 +189,12 @@ class SparseDiffusionPolicy:
         t1 = time.perf_counter()
         all_rows = self.cache.batch is not None and len(rows) == self.cache.batch
         cache = self.cache if all_rows else self.cache.subset(rows)
-        plan = self.plan(memory, cache)
+        overlap = self.overlap_planning and not isinstance(self.planner, DensePlanner)
+        plan_source = self.plan_in_background(memory, cache) if overlap else self.plan(memory, cache)
         t2 = time.perf_counter()
         sample, noise = self.draw_noise(len(rows), generator)
-        chunk = self.executor.run(memory, plan, sample, noise, cache)
+        chunk = self.executor.run(memory, plan_source, sample, noise, cache)
+        plan = plan_source() if overlap else plan_source
         if not all_rows:
             self.cache.merge(rows, cache)
         if not torch.isfinite(chunk).all():
@@ -219,7 +240,8 @@ class SparseDiffusionPolicy:
     def with_planner(self, planner: Planner | None, sampler: SamplerConfig | None = None) -> "SparseDiffusionPolicy":
         """The same weights under another planner (and sampler), with a fresh rollout state."""
         config = self.config if sampler is None else self.config.replace_sampler(sampler)
-        policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner)
+        policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner,
+                                       overlap_planning=self.overlap_planning)
         policy.generator = self.generator
         policy.metadata = dict(self.metadata)
         return policy

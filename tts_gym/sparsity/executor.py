@@ -15,11 +15,19 @@ import torch
 from ..backbone.model import DiffusionTransformer
 from ..backbone.sampler import Sampler
 from .cache import ResidualCache
-from .plan import Decision, validate_plan
+from .plan import Decision, PlanError, dense_plan, validate_plan
 
 MIXED = -1  # marker: rows of the batch disagree on this (step, block)
 
 AdvanceFn = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]  # (step, h, memory_k) -> h
+
+
+def _late_plan(deliver: Callable[[], np.ndarray]) -> np.ndarray:
+    """A plan delivered after step 0 ran dense must itself compute step 0."""
+    plan = np.asarray(deliver())
+    if plan.ndim == 3 and (plan[:, :1] != Decision.COMPUTE).any():
+        raise PlanError("a plan delivered after step 0 must compute every block at step 0 (see enforce_warmup)")
+    return plan
 
 
 def uniform_decisions(plan: np.ndarray) -> list[list[int]]:
@@ -59,20 +67,36 @@ class PlanExecutor:
     def run(
         self,
         memory: torch.Tensor,
-        plan: np.ndarray,
+        plan: np.ndarray | Callable[[], np.ndarray],
         sample: torch.Tensor,
         noise: torch.Tensor | None,
         cache: ResidualCache,
     ) -> torch.Tensor:
-        """``memory`` [B, K, 1+To, d], ``plan`` [B, K, 3L], ``sample`` x_T [B, Tp, Da], ``noise`` [K, B, Tp, Da]."""
+        """``memory`` [B, K, 1+To, d], ``plan`` [B, K, 3L], ``sample`` x_T [B, Tp, Da], ``noise`` [K, B, Tp, Da].
+
+        ``plan`` may also be a callable that delivers the plan later: step 0, dense under every plan
+        (``enforce_warmup``), then runs while the plan is still being made, and the plan is fetched
+        and validated before step 1 (the policy's overlapped planning).
+        """
         batch, steps, blocks = sample.shape[0], self.sampler.num_steps, self.model.config.n_blocks
         cache.begin_act(batch)
-        plan = validate_plan(plan, (batch, steps, blocks), cache.rollout_valid)
-        decisions = uniform_decisions(plan)
-        runs = reuse_runs(decisions)
+        pending = plan if callable(plan) else None
+        table: dict = {}
+
+        def settle(new_plan: np.ndarray) -> None:
+            table["plan"] = validate_plan(new_plan, (batch, steps, blocks), cache.rollout_valid)
+            table["decisions"] = uniform_decisions(table["plan"])
+            table["runs"] = reuse_runs(table["decisions"])
+
+        settle(dense_plan(batch, steps, blocks) if pending else plan)
         model = self.model
 
         def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
+            nonlocal pending
+            if pending is not None and k == 1:
+                settle(_late_plan(pending))
+                pending = None
+            plan, decisions, runs = table["plan"], table["decisions"], table["runs"]
             for start, stop in runs[k]:
                 decision = decisions[k][start]
                 if decision == Decision.COMPUTE:
@@ -88,7 +112,9 @@ class PlanExecutor:
             return h
 
         x = self._denoise(memory, sample, noise, advance)
-        cache.end_act(plan)
+        if pending is not None:  # a one-step sampler never reached step 1
+            settle(_late_plan(pending))
+        cache.end_act(table["plan"])
         return x
 
     def run_gated(
