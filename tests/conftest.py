@@ -4,7 +4,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import tiny_policy  # noqa: E402
+from helpers import FUZZ_TALLY, tiny_policy  # noqa: E402
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_TALLY:
+        terminalreporter.section("fuzz cases (category: outcome x count)")
+        for (category, outcome), count in sorted(FUZZ_TALLY.items()):
+            terminalreporter.write_line(f"{category}: {outcome} x {count}")
 
 
 @pytest.fixture

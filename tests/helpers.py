@@ -1,6 +1,8 @@
 """Tiny random-weight models so that the default test run takes seconds."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import torch
 
@@ -8,6 +10,7 @@ from tts_gym import BackboneConfig, DiffusionTransformer, PolicyConfig, SamplerC
 from tts_gym.data.normalizer import Normalizer
 
 OBS_DIM, ACTION_DIM = 5, 3
+FUZZ_TALLY: Counter = Counter()  # (category, outcome) -> cases; printed at the end of the test run
 
 
 def tiny_backbone(**overrides) -> BackboneConfig:

@@ -16,22 +16,24 @@ from tts_gym.sparsity.planners.learned import PrunerPlanner, calibrate_compute_o
 from tts_gym.sparsity.pruner import Pruner, PrunerConfig
 from tts_gym.wrappers import RecordMasks, TestTimeSparsity
 
-from helpers import ACTION_DIM, OBS_DIM, TinyEnv, tiny_policy
+from helpers import ACTION_DIM, FUZZ_TALLY, OBS_DIM, TinyEnv, tiny_policy
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 POLICY = tiny_policy()
 VALID = np.zeros(OBS_DIM, np.float32)
 
 
-def acts_cleanly_or_refuses(obs) -> str:
+def acts_cleanly_or_refuses(obs, category: str) -> str:
     """Either a finite action of the right shape, or a ValueError / TypeError naming what was expected."""
     POLICY.reset()
     try:
         action = POLICY.act(obs)
     except (ValueError, TypeError) as error:
         assert "expected" in str(error) or "must" in str(error) or "no key" in str(error), str(error)
+        FUZZ_TALLY[category, f"refused ({type(error).__name__})"] += 1
         return "refused"
     assert np.isfinite(action).all() and action.shape[-1] == ACTION_DIM
+    FUZZ_TALLY[category, "acted"] += 1
     return "acted"
 
 
@@ -39,9 +41,12 @@ def acts_cleanly_or_refuses(obs) -> str:
 @given(hnp.arrays(dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_,
                                           np.complex64, np.uint8]),
                   shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=7),
-                  elements=None))
+                  elements=None)
+       | hnp.arrays(dtype=st.sampled_from([np.float16, np.float32, np.float64]),  # the right shape, any values
+                    shape=st.sampled_from([(OBS_DIM,), (1, OBS_DIM), (3, OBS_DIM)]),
+                    elements=st.floats(-6e4, 6e4, width=16) | st.sampled_from([np.nan, np.inf, -np.inf, 0.5])))
 def test_fuzzed_arrays(obs):
-    outcome = acts_cleanly_or_refuses(obs)
+    outcome = acts_cleanly_or_refuses(obs, f"observation array ({obs.dtype.name})")
     well_formed = obs.dtype.kind == "f" and obs.ndim in (1, 2) and obs.shape[-1] == OBS_DIM and obs.size \
         and np.isfinite(obs.astype(np.float32)).all()
     if not well_formed:
@@ -55,13 +60,13 @@ def test_fuzzed_arrays(obs):
                  st.dictionaries(st.sampled_from(["object", "robot0_eef_pos", "object-state", "extra"]),
                                  hnp.arrays(np.float32, st.integers(0, 4)), max_size=4)))
 def test_fuzzed_python_objects(obs):
-    acts_cleanly_or_refuses(obs)
+    acts_cleanly_or_refuses(obs, f"observation object ({type(obs).__name__})")
 
 
 def test_object_arrays_and_non_finite_values_are_refused():
     for bad in (np.array([object()] * OBS_DIM), np.full(OBS_DIM, np.inf, np.float32),
                 np.array([[0.0] * OBS_DIM, [np.nan] * OBS_DIM], np.float32)):
-        assert acts_cleanly_or_refuses(bad) == "refused"
+        assert acts_cleanly_or_refuses(bad, "observation object/NaN/inf array") == "refused"
 
 
 def test_batch_that_disagrees_with_the_policy_state():
@@ -83,6 +88,7 @@ def test_truncated_checkpoints_are_refused(tmp_path_factory, cut):
     bad.write_bytes(data[: min(cut, len(data) - 1)])
     with pytest.raises(CheckpointError):
         SparseDiffusionPolicy.load(bad)
+    FUZZ_TALLY["checkpoint truncated", "refused (CheckpointError)"] += 1
 
 
 def test_hdf5_with_missing_keys_or_ragged_demos(tmp_path):
@@ -98,6 +104,36 @@ def test_hdf5_with_missing_keys_or_ragged_demos(tmp_path):
         f.create_group("data/demo_0/obs")
     with pytest.raises(DatasetError, match="actions"):
         load_episodes(path)
+
+
+@FUZZ
+@given(demos=st.lists(st.fixed_dictionaries({
+    "obs_len": st.integers(0, 4), "act_len": st.integers(0, 4), "act_dim": st.integers(1, 3),
+    "keys": st.sets(st.sampled_from(["object", "robot0_eef_pos"]), max_size=2),
+    "actions": st.booleans(), "dtype": st.sampled_from(["f4", "i8", "S3"])}), max_size=3),
+    with_data=st.booleans())
+def test_fuzzed_robomimic_files(tmp_path_factory, demos, with_data):
+    """Random structure (missing groups and keys, ragged lengths, odd dtypes): loads or DatasetError."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path_factory.mktemp("h5") / "fuzz.hdf5"
+    with h5py.File(path, "w") as f:
+        root = f.create_group("data") if with_data else f.create_group("other")
+        for i, demo in enumerate(demos):
+            group = root.create_group(f"demo_{i}")
+            for key in sorted(demo["keys"]):
+                group.create_dataset(f"obs/{key}", data=np.zeros((demo["obs_len"], 2), demo["dtype"]))
+            if demo["actions"]:
+                group.create_dataset("actions", data=np.zeros((demo["act_len"], demo["act_dim"]), demo["dtype"]))
+    try:
+        episodes = load_episodes(path)
+    except DatasetError as error:
+        assert str(path) in str(error)
+        FUZZ_TALLY["hdf5 dataset", "refused (DatasetError)"] += 1
+        return
+    FUZZ_TALLY["hdf5 dataset", "loaded"] += 1
+    for episode in episodes:  # whatever loads is consistent and numeric
+        assert len(episode.obs) == len(episode.actions) > 0
+        assert episode.obs.dtype.kind == "f" and episode.actions.dtype.kind == "f"
 
 
 def _rollouts(folder, count, seed=0):

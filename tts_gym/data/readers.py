@@ -92,6 +92,16 @@ def _require(path: str, group: h5py.Group, key: str, where: str) -> h5py.Dataset
     return group[key]
 
 
+def _numeric(path: str, dataset: h5py.Dataset, where: str) -> np.ndarray:
+    """A per-step array as float32 [T, ...]; refuses non-numeric data and empty episodes."""
+    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub" or dataset.ndim < 1:
+        kind = dataset.dtype if isinstance(dataset, h5py.Dataset) else type(dataset).__name__
+        raise DatasetError(f"{path}: {where} must be a numeric array with one row per step, got {kind}")
+    if len(dataset) == 0:
+        raise DatasetError(f"{path}: {where} is empty (an episode needs at least one step)")
+    return np.asarray(dataset, np.float32)
+
+
 def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = None) -> list[Episode]:
     """Read every demo of a robomimic-layout file, concatenating ``obs_keys`` into flat observations.
 
@@ -110,11 +120,11 @@ def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = 
         for name in names:
             demo = data[name]
             where = f"data/{name}"
-            actions = np.asarray(_require(path, demo, "actions", where), np.float32)
+            actions = _numeric(path, _require(path, demo, "actions", where), f"{where}/actions")
             obs_group = _require(path, demo, "obs", where)
             pieces = []
             for key in keys:
-                piece = np.asarray(_require(path, obs_group, key, f"{where}/obs"), np.float32)
+                piece = _numeric(path, _require(path, obs_group, key, f"{where}/obs"), f"{where}/obs/{key}")
                 pieces.append(piece.reshape(len(piece), -1))
                 if len(piece) != len(actions):
                     raise DatasetError(
@@ -123,12 +133,17 @@ def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = 
             num_samples = demo.attrs.get("num_samples")
             if num_samples is not None and int(num_samples) != len(actions):
                 raise DatasetError(f"{path}: {where} is ragged: num_samples={int(num_samples)} but {len(actions)} actions")
-            rewards = np.asarray(demo["rewards"], np.float32) if "rewards" in demo else None
+            rewards = _numeric(path, demo["rewards"], f"{where}/rewards") if "rewards" in demo else None
             if rewards is not None and len(rewards) != len(actions):
                 raise DatasetError(f"{path}: {where} is ragged: {len(rewards)} rewards but {len(actions)} actions")
             seed = demo.attrs.get("seed")
             seed = None if seed is None or int(seed) == NO_SEED else int(seed)
-            episodes.append(Episode(np.concatenate(pieces, axis=1), actions, rewards=rewards, seed=seed, name=name))
+            if not pieces:
+                raise DatasetError(f"{path}: {where} has no observation keys to read")
+            try:
+                episodes.append(Episode(np.concatenate(pieces, axis=1), actions, rewards=rewards, seed=seed, name=name))
+            except DatasetError as error:
+                raise DatasetError(f"{path}: {error}") from error
     return episodes
 
 
@@ -139,7 +154,7 @@ def read_d4rl(path: str | os.PathLike) -> list[Episode]:
     """
     path = os.fspath(path)
     with _open(path) as f:
-        arrays = {key: np.asarray(_require(path, f, key, "file")) for key in D4RL_REQUIRED_KEYS}
+        arrays = {key: _numeric(path, _require(path, f, key, "file"), key) for key in D4RL_REQUIRED_KEYS}
         length = len(arrays["actions"])
         for key in ("terminals", "timeouts", "rewards"):
             if key in f:

@@ -91,7 +91,7 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
 
 def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray], out: Path,
               episodes: int = 50, seed_start: int = 100_000, repeats: int = 30, max_steps: int | None = None,
-              progress: bool = True) -> dict:
+              progress: bool = True, num_envs: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
@@ -112,7 +112,7 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
             env_kwargs = {"max_episode_steps": max_steps} if max_steps else {}
             tasks = KITCHEN_TASKS if "Kitchen" in (variant.config.env_id or "") else None
             episodes_run = run_episodes(variant, variant.config.env_id, range(seed_start, seed_start + episodes),
-                                        progress=progress, env_kwargs=env_kwargs)
+                                        num_envs=num_envs, progress=progress, env_kwargs=env_kwargs)
             row.update({k: v for k, v in summarize(episodes_run, tasks).items() if k != "act_ms_median"})
         row["seconds"] = time.perf_counter() - started
         results[key] = row

@@ -16,6 +16,8 @@ from .runner import run_episodes
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="kitchen", help="shipped name or dense checkpoint path")
     parser.add_argument("--episodes", type=int, default=50, help="success episodes per method (0: speed only)")
+    parser.add_argument("--envs", type=int, default=1,
+                        help="environments stepped side by side for the success episodes (batched act)")
     parser.add_argument("--seed-start", type=int, default=100_000)
     parser.add_argument("--rollouts", default=None, help="trajectory file: windows for timing and BAC/L2C calibration")
     parser.add_argument("--pruner", action="append", default=[], metavar="NAME=FILE",
@@ -55,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     methods = standard_methods(policy, calibration, quick=args.quick, pruner_files=pruners)
     name = Path(str(args.policy)).stem
     run_bench(policy, name, methods, windows, Path(args.out), episodes=args.episodes, seed_start=args.seed_start,
-              repeats=args.repeats, max_steps=args.max_steps)
+              repeats=args.repeats, max_steps=args.max_steps, num_envs=args.envs)
     print((Path(args.out) / "results.md").read_text())
     return 0
