@@ -195,3 +195,19 @@ def test_recalibration_moves_a_trained_pruner_to_another_target(tmp_path):
             moved.predict_action_chunk(window)
             free.append((moved.last_inference.plan[:, 1:] != 0).mean())
     assert abs(np.mean(free) - 0.5) <= 0.05
+
+
+def test_warm_start_from_another_samplers_pruner(tmp_path):
+    """A pruner trained for DDIM-4 seeds training for DDIM-8 (K is folded into the batch: same weights)."""
+    short = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    config = PrunerTrainConfig(epochs=1, batch_size=3, segment_frames=3)
+    source = PrunerTrainer(short, trajectories(), config, tmp_path / "short")
+    source.train(progress=False, max_batches=2)
+    target = PrunerTrainer(tiny_policy(sampler=SamplerConfig("ddim", 8)), trajectories(), config, tmp_path / "long")
+    target.start_from(source.sparse_policy().planner)
+    for key, value in source.pruner.state_dict().items():
+        torch.testing.assert_close(target.pruner.state_dict()[key], value)
+    other = PrunerTrainer(short, trajectories(), PrunerTrainConfig(width=16, epochs=1, batch_size=3, segment_frames=3),
+                          tmp_path / "other")
+    with pytest.raises(ValueError, match="expected a pruner with config"):
+        other.start_from(source.sparse_policy().planner)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--init", default=None, metavar="PLANNER_FILE",
+                        help="start from this trained pruner (e.g. the DDIM-16 one when training for DDPM-100)")
     parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
 
@@ -57,12 +59,15 @@ def run(args: argparse.Namespace) -> int:
     trainer = PrunerTrainer(policy, trajectories, config, run_dir)
     if trainer.try_resume():
         print(f"resuming at epoch {trainer.epoch}, batch {trainer.batch_index}")
+    elif args.init:
+        trainer.start_from(load_variant(args.policy, planner_file=args.init).planner)
     trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     sparse = trainer.sparse_policy()
     finished = trainer.epoch >= config.epochs
     recent = trainer.history[-20:]
     metadata = {
         "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
+        "init": args.init,
         "finished": finished, "epochs_done": trainer.epoch, "compute_offset": sparse.planner.compute_offset,
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }

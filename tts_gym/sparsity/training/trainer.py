@@ -77,6 +77,14 @@ class PrunerTrainer:
         self.segments = cut_segments(trajectories, config.segment_frames)
         self.epoch, self.batch_index, self.history = 0, 0, []
 
+    def start_from(self, planner: PrunerPlanner) -> None:
+        """Warm start from a trained pruner of the same shape (another sampler's, say); the offset is
+        not taken: the trained pruner is calibrated afresh at the end."""
+        if not isinstance(planner, PrunerPlanner) or planner.pruner.config != self.pruner.config:
+            got = planner.pruner.config if isinstance(planner, PrunerPlanner) else planner.name
+            raise ValueError(f"cannot start from {got}: expected a pruner with config {self.pruner.config}")
+        self.pruner.load_state_dict(planner.pruner.state_dict())
+
     @property
     def batches_per_epoch(self) -> int:
         return int(np.ceil(len(self.segments) / self.config.batch_size))
