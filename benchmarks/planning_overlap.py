@@ -6,7 +6,7 @@ stage times of the inline pipeline (encode, prune, decode) and whether both vari
 actions. Run it on an otherwise idle machine: the overlap needs a free core.
 
     python benchmarks/planning_overlap.py --policy kitchen --sparsity 0.95 --threads 1 2 \
-        --out outputs/bench/planning_overlap.json
+        --rollouts outputs/rollouts/kitchen.h5 --out outputs/bench/planning_overlap.json
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import torch
 
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.evaluation.latency import interleaved_latency
+from tts_gym.sparsity.training.trajectories import TrajectoryStore
 
 
 def stage_times(policy: SparseDiffusionPolicy, windows: list[np.ndarray], repeats: int) -> dict[str, float]:
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--rollouts", default=None,
+                        help="trajectory file (tts-gym record-rollouts): real observation windows; else random")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -48,8 +51,11 @@ def main() -> None:
     overlapped = inline.with_planner(inline.planner)
     overlapped.overlap_planning = True
     b = inline.config.backbone
-    windows = [np.random.default_rng(i).normal(0, 0.3, (b.n_obs_steps, b.obs_dim)).astype(np.float32)
-               for i in range(4)]
+    if args.rollouts:  # consecutive windows of one rollout: the rollout cache sees what it would in use
+        windows = list(TrajectoryStore(args.rollouts).load()[0][1:9])
+    else:
+        windows = [np.random.default_rng(i).normal(0, 0.3, (b.n_obs_steps, b.obs_dim)).astype(np.float32)
+                   for i in range(4)]
     results = {"policy": args.policy, "sparsity": args.sparsity, "sampler": inline.config.sampler.name,
                "steps": inline.sampler.num_steps, "by_threads": {}}
     for threads in args.threads:
