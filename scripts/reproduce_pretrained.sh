@@ -1,30 +1,62 @@
 #!/usr/bin/env bash
 # Rebuilds every file in tts_gym/zoo/ from nothing: demonstrations, dense policies, pruners,
 # evaluations. Run on an otherwise idle machine (training beside simulator work is up to 5x slower).
-# Each step is resumable: rerun the script after an interruption.
+# Each step is resumable: rerun the script after an interruption. Times are from the 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs}
 THREADS=${THREADS:-2}
+export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 # 1. demonstrations (scripted experts, per-seed perturbation on, seeds 0..99; test seeds start at 100000)
-python -m tts_gym.data.collect --env kitchen --episodes 100 --noise 0.1 --out $OUT/data/kitchen.hdf5 --seed-start 0
-python -m tts_gym.data.collect --env lift --episodes 100 --noise 0.1 --out $OUT/data/lift.hdf5 --seed-start 0
+for env in kitchen lift can; do
+  python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
+done
 
 # 2. dense DP-T (d=128, L=8, 4 heads; DDPM-100), EMA weights
-tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 25 --threads $THREADS --out $OUT/policies/kitchen.pt
-tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt
+tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 25 --threads $THREADS --out $OUT/policies/kitchen.pt  # 42 min
+tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
+tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 100 --threads $THREADS --out $OUT/policies/can.pt     # 90 min
 
-# 3. reference trajectories: dense rollouts on training seeds (DDIM-16: the windows barely depend on the sampler)
+# 3. reference trajectories: dense DDIM-16 rollouts on training seeds (the windows barely depend on the sampler)
 tts-gym record-rollouts --policy $OUT/policies/kitchen.pt --episodes 40 --out $OUT/rollouts/kitchen.h5
+tts-gym record-rollouts --policy $OUT/policies/lift.pt --episodes 300 --out $OUT/rollouts/lift.h5
+tts-gym record-rollouts --policy $OUT/policies/can.pt --episodes 60 --envs 4 --out $OUT/rollouts/can.h5
 
-# 4. pruners (omni-reuse), one per sampler; rho 0.90 is the rho-0.95 pruner recalibrated (see README)
+# 4. pruners (omni-reuse). One trained per sampler at rho 0.95; the other targets are the same pruner
+#    moved by its compute-logit offset (--recalibrate). The DDPM-100 pruner starts from the DDIM-16 one.
+P=$OUT/pruners
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 \
-    --sampler ddim --steps 16 --epochs 4 --out $OUT/pruners/kitchen_ddim16_rho0.95.pt --threads $THREADS
+    --sampler ddim --steps 16 --epochs 4 --out $P/kitchen_ddim16_rho0.95.pt --threads $THREADS
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 \
-    --sampler ddpm --steps 100 --epochs 1 --max-minutes 40 --out $OUT/pruners/kitchen_ddpm100_rho0.95.pt --threads $THREADS
+    --sampler ddpm --steps 100 --epochs 1 --max-minutes 40 --out $P/kitchen_ddpm100_rho0.95.pt --threads $THREADS
+tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --rho 0.95 --segment-frames 5 \
+    --sampler ddim --steps 16 --epochs 12 --max-minutes 45 --out $P/lift_ddim16_rho0.95.pt --threads $THREADS
+tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --rho 0.95 --segment-frames 5 \
+    --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 40 --init $P/lift_ddim16_rho0.95.pt \
+    --out $P/lift_ddpm100_rho0.95.pt --threads $THREADS
+tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.h5 --rho 0.95 \
+    --sampler ddim --steps 16 --epochs 10 --max-minutes 20 --out $P/can_ddim16_rho0.95.pt --threads $THREADS
+for task in kitchen lift can; do
+  frames=$([ $task = lift ] && echo 5 || echo 6)
+  for sampler in ddim16 ddpm100; do
+    [ -f $P/${task}_${sampler}_rho0.95.pt ] || continue
+    for rho in 0.80 0.90; do
+      tts-gym train-pruner --policy $OUT/policies/$task.pt --rollouts $OUT/rollouts/$task.h5 --rho $rho \
+          --segment-frames $frames --recalibrate $P/${task}_${sampler}_rho0.95.pt --out $P/${task}_${sampler}_rho$rho.pt
+    done
+  done
+done
 
-# 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds)
-tts-gym eval --policy $OUT/policies/kitchen.pt --episodes 50 --out $OUT/eval/kitchen_dense
-tts-gym eval --policy $OUT/policies/kitchen.pt --planner $OUT/pruners/kitchen_ddpm100_rho0.95.pt --episodes 50 \
-    --out $OUT/eval/kitchen_tts095
+# 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed)
+for task in kitchen lift can; do
+  tts-gym eval --policy $OUT/policies/$task.pt --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
+  tts-gym eval --policy $OUT/policies/$task.pt --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
+  for planner in $P/${task}_*_rho*.pt; do
+    tts-gym eval --policy $OUT/policies/$task.pt --planner $planner --episodes 50 --envs 4 \
+        --out $OUT/eval/${task}_$(basename $planner .pt)
+  done
+done
+
+# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py), then the benchmark
+tts-gym bench --policy lift --episodes 50 --envs 4 --rollouts $OUT/rollouts/lift.h5 --out $OUT/bench/lift
