@@ -11,6 +11,7 @@ from tts_gym.data.normalizer import Normalizer
 
 OBS_DIM, ACTION_DIM = 5, 3
 FUZZ_TALLY: Counter = Counter()  # (category, outcome) -> cases; printed at the end of the test run
+MEASURED: dict[str, str] = {}  # figures the tests measure (soak memory, determinism), printed at the end
 
 
 def tiny_backbone(**overrides) -> BackboneConfig:

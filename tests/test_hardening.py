@@ -16,7 +16,7 @@ from tts_gym.sparsity.planners.learned import PrunerPlanner, calibrate_compute_o
 from tts_gym.sparsity.pruner import Pruner, PrunerConfig
 from tts_gym.wrappers import RecordMasks, TestTimeSparsity
 
-from helpers import ACTION_DIM, FUZZ_TALLY, OBS_DIM, TinyEnv, tiny_policy
+from helpers import ACTION_DIM, FUZZ_TALLY, MEASURED, OBS_DIM, TinyEnv, tiny_policy
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 POLICY = tiny_policy()
@@ -181,6 +181,7 @@ def test_seeded_envs_act_the_same_alone_or_in_a_batch():
     policy.start(len(seeds), seed=seeds)
     batched = np.stack([policy.act(obs[:, t]) for t in range(steps)], axis=1)
     np.testing.assert_allclose(batched, np.array(alone), atol=1e-5)
+    MEASURED["determinism: batch 3 vs batch 1, max |action difference|"] = f"{np.abs(batched - alone).max():.2e}"
     np.testing.assert_array_equal(policy.last_inference.plan, np.stack(alone_plans))
     assert 0 < policy.last_inference.sparsity < 1
     # and the batch's order does not matter either: envs act on their own seeds
@@ -201,6 +202,15 @@ def test_seeded_reset_replays_a_rollout_exactly():
     assert not np.allclose(runs[0], [policy.act(o) for o in obs])
 
 
+def resident_mb() -> float:
+    """Current resident set size (not the peak: growth after the first peak must show)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: the peak is the best available
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 @pytest.mark.slow
 def test_soak_thousand_rollouts_do_not_leak(tmp_path):
     policy = tiny_policy()
@@ -211,10 +221,11 @@ def test_soak_thousand_rollouts_do_not_leak(tmp_path):
         for _ in range(6):
             env.step()
         if episode % 100 == 0:
-            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # MB (Linux: kB)
+            rss.append(resident_mb())
         assert policy.cache.rollout_entries() <= policy.sampler.num_steps * policy.config.backbone.n_blocks
         assert not env.plans  # the recorder holds the current rollout only
     env.close()
+    MEASURED["soak: resident memory (MB) every 100 rollouts"] = " ".join(f"{r:.0f}" for r in rss)
     assert rss[-1] - rss[1] < 50, rss
     assert len(os.listdir(tmp_path)) == 1001  # 1000 npz + the JSON lines file
 
