@@ -34,8 +34,11 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
         raise ValueError(f"{target} is {target.stat().st_size / 2**20:.1f} MB, over the 10 MB budget")
     index = _index()
     entry = index["policies"].setdefault(name, {})
-    entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe, results=_results(results),
+    entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe,
                  parameters=sum(p.numel() for p in policy.model.parameters()))
+    summary = _results(results)
+    if summary is not None:  # dense results per sampler, e.g. "ddim16": one eval summary each
+        entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     entry.setdefault("variants", [])
     INDEX.write_text(json.dumps(index, indent=2) + "\n")
     return target
