@@ -74,8 +74,9 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
     flops = count_inference_flops(variant, windows[1 % len(windows)])
     sparsity = stats["method"]["sparsity"]
     speedup = stats["dense"]["median_ms"] / stats["method"]["median_ms"]
-    # a method with another step count has another floor; the Amdahl limit is against its own dense
-    limit = amdahl_limit(stats["dense"]["median_ms"], stats["floor"]["median_ms"], sparsity)
+    # a method with another step count has another floor; the Amdahl limit is against its own dense.
+    # A method that reuses nothing (dense, DDIM-N) has no reuse limit: left empty, not 1.0x
+    limit = amdahl_limit(stats["dense"]["median_ms"], stats["floor"]["median_ms"], sparsity) if sparsity > 0 else None
     batch = np.stack([windows[i % len(windows)] for i in range(BATCH_FOR_SCALING)])
     batched = interleaved_latency({"method": variant, "dense": dense}, [batch], repeats=max(3, repeats // 5))
     return {
