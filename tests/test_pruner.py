@@ -24,6 +24,18 @@ def pruner_for(policy, strategy="omni", **overrides):
     return Pruner(PrunerConfig(strategy, b.n_blocks, b.n_emb, **overrides))
 
 
+def free_sparsity(policy, rollouts) -> float:
+    """Mean reuse share of the decisions a pruner is free to make: acts after a rollout's first, steps after 0."""
+    free = []
+    for rollout in rollouts:
+        policy.reset()
+        policy.predict_action_chunk(rollout[0])
+        for window in rollout[1:]:
+            policy.predict_action_chunk(window)
+            free.append((policy.last_inference.plan[:, 1:] != 0).mean())
+    return float(np.mean(free))
+
+
 def memory_of(policy, window):
     obs = policy.normalizer.normalize("obs", torch.from_numpy(window[None]))
     return policy.model.encode_condition(obs, policy.sampler.timesteps)
@@ -114,14 +126,7 @@ def test_trained_tiny_pruner_hits_its_target_and_backbone_gets_no_gradient(tmp_p
     assert any(p.grad is not None for p in trainer.pruner.parameters())
     assert len(history) == config.epochs * trainer.batches_per_epoch
     sparse = trainer.sparse_policy()
-    free = []
-    for rollout in rollouts:
-        sparse.reset()
-        sparse.predict_action_chunk(rollout[0])
-        for window in rollout[1:]:
-            sparse.predict_action_chunk(window)
-            free.append((sparse.last_inference.plan[:, 1:] != 0).mean())
-    assert abs(np.mean(free) - config.rho) <= 0.02
+    assert abs(free_sparsity(sparse, rollouts) - config.rho) <= 0.02
     # a saved pruner reloads into the same plans
     path = sparse.save_planner(tmp_path / "pruner.pt")
     again = policy.with_planner_file(path)
@@ -187,14 +192,7 @@ def test_recalibration_moves_a_trained_pruner_to_another_target(tmp_path):
                             tmp_path)
     trainer.train(progress=False)
     moved = recalibrated(trainer.sparse_policy(), rollouts, rho=0.5, segment_frames=3)
-    free = []
-    for rollout in rollouts:
-        moved.reset()
-        moved.predict_action_chunk(rollout[0])
-        for window in rollout[1:]:
-            moved.predict_action_chunk(window)
-            free.append((moved.last_inference.plan[:, 1:] != 0).mean())
-    assert abs(np.mean(free) - 0.5) <= 0.05
+    assert abs(free_sparsity(moved, rollouts) - 0.5) <= 0.05
 
 
 def test_warm_start_from_another_samplers_pruner(tmp_path):

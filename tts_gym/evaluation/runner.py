@@ -86,8 +86,7 @@ def run_episodes(
                         on_episode_end(result)
                     bar.update(1)
                     bar.set_postfix(success=f"{np.mean([r.success for r in results]):.2f}")
-                    policy.reset([slot])
-                    start(slot)
+                    start(slot)  # resets the slot's rollout state with the next episode's seed
     finally:
         bar.close()
         for env in envs:

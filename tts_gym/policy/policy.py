@@ -148,19 +148,19 @@ class SparseDiffusionPolicy:
 
     def plan(self, memory: torch.Tensor, cache: ResidualCache) -> np.ndarray:
         """The planner's plan under the rules every method obeys: step 0 and a rollout's first act dense."""
-        return enforce_warmup(self.planner.plan(memory, cache.rollout_valid), cache.fresh_rows(len(memory)))
+        return self._plan(memory, cache.rollout_valid, cache.fresh_rows(len(memory)))
 
     def plan_in_background(self, memory: torch.Tensor, cache: ResidualCache) -> Callable[[], np.ndarray]:
         """Start ``plan`` on the worker thread; the returned callable waits for it (see PlanExecutor.run)."""
         if self._planning_worker is None:
             self._planning_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-planner")
-        valid, fresh = cache.rollout_valid.copy(), cache.fresh_rows(len(memory))  # the decoder will update them
+        # a snapshot of the cache's validity: the decoder updates it while the worker plans
+        return self._planning_worker.submit(self._plan, memory, cache.rollout_valid.copy(),
+                                            cache.fresh_rows(len(memory))).result
 
-        def make_plan() -> np.ndarray:
-            with torch.no_grad():  # grad mode is per thread
-                return enforce_warmup(self.planner.plan(memory, valid), fresh)
-
-        return self._planning_worker.submit(make_plan).result
+    @torch.no_grad()  # also on the worker thread: grad mode is per thread
+    def _plan(self, memory: torch.Tensor, rollout_valid: np.ndarray, fresh_rows: np.ndarray) -> np.ndarray:
+        return enforce_warmup(self.planner.plan(memory, rollout_valid), fresh_rows)
 
     def draw_noise(self, batch: int, generator: torch.Generator | list[torch.Generator] | None = None):
         """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da].

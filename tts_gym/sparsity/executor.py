@@ -15,7 +15,7 @@ import torch
 from ..backbone.model import DiffusionTransformer
 from ..backbone.sampler import Sampler
 from .cache import ResidualCache
-from .plan import Decision, PlanError, dense_plan, validate_plan
+from .plan import Decision, PlanError, validate_plan
 
 MIXED = -1  # marker: rows of the batch disagree on this (step, block)
 
@@ -81,22 +81,24 @@ class PlanExecutor:
         batch, steps, blocks = sample.shape[0], self.sampler.num_steps, self.model.config.n_blocks
         cache.begin_act(batch)
         pending = plan if callable(plan) else None
-        table: dict = {}
 
         def settle(new_plan: np.ndarray) -> None:
-            table["plan"] = validate_plan(new_plan, (batch, steps, blocks), cache.rollout_valid)
-            table["decisions"] = uniform_decisions(table["plan"])
-            table["runs"] = reuse_runs(table["decisions"])
+            nonlocal plan, decisions, runs, pending
+            plan = validate_plan(new_plan, (batch, steps, blocks), cache.rollout_valid)
+            decisions = uniform_decisions(plan)
+            runs = reuse_runs(decisions)
+            pending = None
 
-        settle(dense_plan(batch, steps, blocks) if pending else plan)
+        if pending is None:
+            settle(plan)
+        else:  # until the plan arrives only step 0 runs, and it is dense under every plan
+            decisions = [[Decision.COMPUTE] * blocks]
+            runs = reuse_runs(decisions)
         model = self.model
 
         def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
-            nonlocal pending
-            if pending is not None and k == 1:
+            if k == 1 and pending is not None:
                 settle(_late_plan(pending))
-                pending = None
-            plan, decisions, runs = table["plan"], table["decisions"], table["runs"]
             for start, stop in runs[k]:
                 decision = decisions[k][start]
                 if decision == Decision.COMPUTE:
@@ -114,7 +116,7 @@ class PlanExecutor:
         x = self._denoise(memory, sample, noise, advance)
         if pending is not None:  # a one-step sampler never reached step 1
             settle(_late_plan(pending))
-        cache.end_act(table["plan"])
+        cache.end_act(plan)
         return x
 
     def run_gated(
