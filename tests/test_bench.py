@@ -3,9 +3,11 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
 from tts_gym.evaluation.bench import run_bench, standard_methods
+from tts_gym.evaluation.episode_log import EpisodeLogError
 from tts_gym.evaluation.evaluate import evaluate
 from tts_gym.evaluation.latency import amdahl_limit
 from tts_gym.evaluation.metrics import EpisodeResult, summarize, wilson_interval
@@ -40,6 +42,29 @@ def test_eval_writes_per_episode_lines_and_summary(tmp_path):
     for key in ("seed", "success", "steps", "act_ms_median", "act_ms_p90", "mean_sparsity", "inferences"):
         assert key in lines[0]
     assert summary["episodes"] == 3 and summary["success_rate"] == 1.0 and len(summary["success_ci95"]) == 2
+
+
+def test_eval_resumes_an_interrupted_run_and_refuses_another_policy(tmp_path):
+    full = evaluate(policy_for_tiny_env(), episodes=4, seed_start=100, out=tmp_path / "full", progress=False)
+    evaluate(policy_for_tiny_env(), episodes=3, seed_start=100, out=tmp_path, progress=False)
+    episodes = tmp_path / "episodes.jsonl"
+    kept = episodes.read_text().splitlines()[:2]
+    episodes.write_text("".join(line + "\n" for line in kept) + kept[0][:25])  # killed while writing seed 102
+    resumed = evaluate(policy_for_tiny_env(), episodes=4, seed_start=100, out=tmp_path, progress=False)
+    lines = episodes.read_text().splitlines()
+    assert lines[:2] == kept and sorted(json.loads(line)["seed"] for line in lines) == [100, 101, 102, 103]
+    same = ("episodes", "success_rate", "mean_steps", "mean_sparsity")
+    assert {k: resumed[k] for k in same} == {k: full[k] for k in same}
+
+    other = policy_for_tiny_env()
+    with torch.no_grad():
+        next(other.model.parameters()).add_(1.0)
+    with pytest.raises(EpisodeLogError, match="another run.*digest"):
+        evaluate(other, episodes=4, seed_start=100, out=tmp_path, progress=False)
+    assert episodes.read_text().splitlines() == lines
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(EpisodeLogError, match="unidentified run"):
+        evaluate(policy_for_tiny_env(), episodes=4, seed_start=100, out=tmp_path, progress=False)
 
 
 def test_amdahl_limit():

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from ..policy.policy import SparseDiffusionPolicy
+from .episode_log import EpisodeLog, policy_identity
 from .metrics import summarize
 from .runner import run_episodes
 
@@ -23,28 +24,26 @@ def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=N
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
              progress: bool = True) -> dict:
-    """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed."""
+    """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
+    With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds."""
     if not isinstance(policy, SparseDiffusionPolicy):
         policy = load_variant(policy, sparsity, sampler, steps, planner_file)
     env_id = env or policy.config.env_id
     if env_id is None:
         raise ValueError("the policy records no env id; pass --env")
-    lines = None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        lines = open(out / "episodes.jsonl", "w")
-
-    def write(result):
-        if lines is not None:
-            lines.write(json.dumps(result.to_json()) + "\n")
-            lines.flush()
-
+    seeds = range(seed_start, seed_start + episodes)
+    log = EpisodeLog(out, policy_identity(policy, env_id)) if out is not None else None
     try:
-        results = run_episodes(policy, env_id, range(seed_start, seed_start + episodes), num_envs=num_envs,
-                               on_episode_end=write, progress=progress)
+        recorded = log.recorded(seeds) if log else {}
+        if recorded and progress:
+            print(f"{out}: {len(recorded)} of {episodes} episodes already recorded; running the rest")
+        missing = [seed for seed in seeds if seed not in recorded]
+        results = run_episodes(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
+                               progress=progress) if missing else []
     finally:
-        if lines is not None:
-            lines.close()
+        if log is not None:
+            log.close()
+    results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results, KITCHEN_TASKS if "Kitchen" in env_id else None)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
                    planner=policy.planner.name, seed_start=seed_start)

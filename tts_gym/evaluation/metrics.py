@@ -40,8 +40,12 @@ class EpisodeResult:
             act_ms_p90=float(np.percentile(latencies, 90)),
             mean_sparsity=float(np.mean(self.sparsity)) if self.sparsity else 0.0,
         )
-        del record["act_ms"], record["sparsity"]
         return record
+
+    @classmethod
+    def from_json(cls, record: dict) -> "EpisodeResult":
+        """Back from a line of ``to_json`` (the derived statistics are recomputed, not read)."""
+        return cls(**{name: record[name] for name in cls.__dataclass_fields__})
 
 
 def summarize(results: Sequence[EpisodeResult], num_tasks: int | None = None) -> dict:
