@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
-from tts_gym.evaluation.bench import run_bench, standard_methods
+from tts_gym.evaluation.bench import run_bench, select_methods, standard_methods
 from tts_gym.evaluation.episode_log import EpisodeLogError
 from tts_gym.evaluation.evaluate import evaluate
 from tts_gym.evaluation.latency import amdahl_limit
@@ -82,6 +82,10 @@ def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
     assert row["sparsity"] == pytest.approx(0.75, abs=0.01) and row["flops_cut"] > 0.5
     assert row["success_rate"] == 1.0 and row["speedup"] > 0 and row["amdahl_limit"] >= 1
     assert "| interval-4 |" in (tmp_path / "results.md").read_text()
+    assert len((tmp_path / "episodes" / "interval-4" / "episodes.jsonl").read_text().splitlines()) == 1
+    assert [m.name for m in select_methods(methods, ["dense", "interval-*"])] == ["dense", "interval-4"]
+    with pytest.raises(ValueError, match="no method matches.*ddim-16"):
+        select_methods(methods, ["bac-*"])
     assert (tmp_path / "bench.png").stat().st_size > 1000
     again = run_bench(policy, "tiny", methods, windows, tmp_path, episodes=1, repeats=3, progress=False)
     assert again["tiny/dense"]["seconds"] == results["tiny/dense"]["seconds"]  # resumed, not re-run

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,9 @@ from ..sparsity.planners.static import (
     bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
 )
 from ..sparsity.planners.base import FixedPlanner
-from .evaluate import KITCHEN_TASKS
+from .evaluate import evaluate
 from .flops import count_inference_flops
 from .latency import amdahl_limit, floor_planner, interleaved_latency
-from .metrics import summarize
-from .runner import run_episodes
 
 BATCH_FOR_SCALING = 8
 
@@ -63,6 +62,16 @@ def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.9, 
     for name, path in (pruner_files or {}).items():
         methods.append(Method(name, name.split("-")[0], lambda p, path=path: p.with_planner_file(path)))
     return methods
+
+
+def select_methods(methods: list[Method], patterns: list[str] | None) -> list[Method]:
+    """The methods whose names match any of the shell-style ``patterns`` (all when none are given)."""
+    if not patterns:
+        return methods
+    chosen = [m for m in methods if any(fnmatch(m.name, pattern) for pattern in patterns)]
+    if not chosen:
+        raise ValueError(f"no method matches {patterns}; the methods are {[m.name for m in methods]}")
+    return chosen
 
 
 def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeats: int) -> dict:
@@ -109,12 +118,10 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
             policy.reset()
             dense_flops = count_inference_flops(policy, windows[0])
         row.update(speed_of(variant, policy, dense_flops, windows, repeats))
-        if episodes:
-            env_kwargs = {"max_episode_steps": max_steps} if max_steps else {}
-            tasks = KITCHEN_TASKS if "Kitchen" in (variant.config.env_id or "") else None
-            episodes_run = run_episodes(variant, variant.config.env_id, range(seed_start, seed_start + episodes),
-                                        num_envs=num_envs, progress=progress, env_kwargs=env_kwargs)
-            row.update({k: v for k, v in summarize(episodes_run, tasks).items() if k != "act_ms_median"})
+        if episodes:  # recorded per episode under episodes/<method>/: an interrupted row resumes there too
+            summary = evaluate(variant, episodes=episodes, seed_start=seed_start, num_envs=num_envs,
+                               max_episode_steps=max_steps, out=out / "episodes" / method.name, progress=progress)
+            row.update({k: v for k, v in summary.items() if k not in row and k != "act_ms_median"})
         row["seconds"] = time.perf_counter() - started
         results[key] = row
         results_path.write_text(json.dumps(results, indent=2))

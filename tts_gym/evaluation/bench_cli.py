@@ -8,7 +8,7 @@ import numpy as np
 
 from ..zoo import HERE, pretrained
 from ..sparsity.training.trajectories import TrajectoryStore
-from .bench import run_bench, standard_methods
+from .bench import run_bench, select_methods, standard_methods
 from .evaluate import load_variant
 from .runner import run_episodes
 
@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra planner files to compare (shipped pruners are added automatically)")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per method (median)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap episode length (quick runs)")
+    parser.add_argument("--methods", nargs="+", default=None, metavar="PATTERN",
+                        help="run only these methods (shell patterns, e.g. dense 'tts-*'); results accumulate in --out")
     parser.add_argument("--quick", action="store_true", help="CI mode: few methods, 1 short episode, 5 repeats")
     parser.add_argument("--out", default="outputs/bench")
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     pruners.update(dict(item.split("=", 1) for item in args.pruner))
     if args.quick:
         pruners = dict(list(pruners.items())[:1])
-    methods = standard_methods(policy, calibration, quick=args.quick, pruner_files=pruners)
+    methods = select_methods(standard_methods(policy, calibration, quick=args.quick, pruner_files=pruners), args.methods)
     name = Path(str(args.policy)).stem
     run_bench(policy, name, methods, windows, Path(args.out), episodes=args.episodes, seed_start=args.seed_start,
               repeats=args.repeats, max_steps=args.max_steps, num_envs=args.envs)

@@ -18,14 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
-    parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json")
+    parser.add_argument("--max-episode-steps", type=int, default=None, help="cap episode length (default: the env's)")
+    parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json (reruns resume)")
 
 
 def run(args: argparse.Namespace) -> int:
     summary = evaluate(
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
-        out=Path(args.out) if args.out else None,
+        out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
     )
     print(json.dumps(summary, indent=2))
     return 0

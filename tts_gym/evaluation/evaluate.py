@@ -23,7 +23,7 @@ def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=N
 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, max_episode_steps: int | None = None) -> dict:
     """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
     With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds."""
     if not isinstance(policy, SparseDiffusionPolicy):
@@ -32,21 +32,23 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     if env_id is None:
         raise ValueError("the policy records no env id; pass --env")
     seeds = range(seed_start, seed_start + episodes)
-    log = EpisodeLog(out, policy_identity(policy, env_id)) if out is not None else None
+    identity = {**policy_identity(policy, env_id), "max_episode_steps": max_episode_steps}
+    log = EpisodeLog(out, identity) if out is not None else None
     try:
         recorded = log.recorded(seeds) if log else {}
         if recorded and progress:
             print(f"{out}: {len(recorded)} of {episodes} episodes already recorded; running the rest")
         missing = [seed for seed in seeds if seed not in recorded]
+        env_kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
         results = run_episodes(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
-                               progress=progress) if missing else []
+                               progress=progress, env_kwargs=env_kwargs) if missing else []
     finally:
         if log is not None:
             log.close()
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results, KITCHEN_TASKS if "Kitchen" in env_id else None)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
-                   planner=policy.planner.name, seed_start=seed_start)
+                   planner=policy.planner.name, seed_start=seed_start, max_episode_steps=max_episode_steps)
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
