@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
-from tts_gym.evaluation.bench import run_bench, select_methods, standard_methods
+from tts_gym.evaluation.bench import record_row, run_bench, select_methods, standard_methods
 from tts_gym.evaluation.episode_log import EpisodeLogError
 from tts_gym.evaluation.evaluate import evaluate
 from tts_gym.evaluation.latency import amdahl_limit
@@ -87,5 +87,7 @@ def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
     with pytest.raises(ValueError, match="no method matches.*ddim-16"):
         select_methods(methods, ["bac-*"])
     assert (tmp_path / "bench.png").stat().st_size > 1000
+    record_row(tmp_path / "results.json", "other/dense", {**row, "policy": "other"})  # a bench beside this one
     again = run_bench(policy, "tiny", methods, windows, tmp_path, episodes=1, repeats=3, progress=False)
     assert again["tiny/dense"]["seconds"] == results["tiny/dense"]["seconds"]  # resumed, not re-run
+    assert set(again) == set(results) | {"other/dense"} and "## other" in (tmp_path / "results.md").read_text()

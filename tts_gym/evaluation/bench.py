@@ -8,6 +8,7 @@ interrupted run resumes; a Markdown table and two plots are written at the end.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backbone.sampler import SamplerConfig
+from ..files import write_atomically
 from ..sparsity.planners.l2c import train_l2c
 from ..sparsity.planners.static import (
     bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
@@ -104,7 +106,7 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
               progress: bool = True, num_envs: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results = read_results(results_path)
     dense_flops = None  # the same for every method: counted once, when first needed
     for method in methods:
         key = f"{name}/{method.name}"
@@ -123,9 +125,24 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
                                max_episode_steps=max_steps, out=out / "episodes" / method.name, progress=progress)
             row.update({k: v for k, v in summary.items() if k not in row and k != "act_ms_median"})
         row["seconds"] = time.perf_counter() - started
-        results[key] = row
-        results_path.write_text(json.dumps(results, indent=2))
+        results = record_row(results_path, key, row)
+    results = read_results(results_path)  # with the rows of any bench writing beside this one
     write_report(results, out)
+    return results
+
+
+def read_results(results_path: Path) -> dict:
+    return json.loads(results_path.read_text()) if results_path.is_file() else {}
+
+
+def record_row(results_path: Path, key: str, row: dict) -> dict:
+    """Add one row to ``results.json`` under a lock, re-reading it first: benches of other methods
+    may be writing to the same folder (e.g. one per core)."""
+    with open(results_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read_results(results_path)
+        results[key] = row
+        write_atomically(results_path, lambda tmp: Path(tmp).write_text(json.dumps(results, indent=2)))
     return results
 
 
