@@ -36,7 +36,10 @@ tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lif
     --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 40 --init $P/lift_ddim16_rho0.95.pt \
     --out $P/lift_ddpm100_rho0.95.pt --threads $THREADS
 tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.h5 --rho 0.95 \
-    --sampler ddim --steps 16 --epochs 10 --max-minutes 20 --out $P/can_ddim16_rho0.95.pt --threads $THREADS
+    --sampler ddim --steps 16 --epochs 10 --max-minutes 40 --out $P/can_ddim16_rho0.95.pt --threads $THREADS
+tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.h5 --rho 0.95 --segment-frames 5 \
+    --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 30 --init $P/can_ddim16_rho0.95.pt \
+    --out $P/can_ddpm100_rho0.95.pt --threads $THREADS
 for task in kitchen lift can; do
   frames=$([ $task = lift ] && echo 5 || echo 6)
   for sampler in ddim16 ddpm100; do
@@ -59,4 +62,7 @@ for task in kitchen lift can; do
 done
 
 # 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py), then the benchmark
-tts-gym bench --policy lift --episodes 50 --envs 4 --rollouts $OUT/rollouts/lift.h5 --out $OUT/bench/lift
+#    (resumable per episode; --methods splits a task's bench across processes writing one folder)
+for task in lift can kitchen; do
+  tts-gym bench --policy $task --episodes 50 --envs 4 --repeats 6 --rollouts $OUT/rollouts/$task.h5 --out $OUT/bench/$task
+done
