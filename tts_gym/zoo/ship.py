@@ -4,6 +4,7 @@
         --recipe "tts-gym collect ...; tts-gym train ..." --results outputs/eval/kitchen_dense/summary.json
     python -m tts_gym.zoo.ship pruner --name kitchen --file outputs/pruners/kitchen_ddpm100_095.pt \\
         --sparsity 0.95 --sampler ddpm --steps 100 --recipe "..." --results .../summary.json
+    python -m tts_gym.zoo.ship results --name kitchen [--sparsity 0.95] --results .../summary.json
 """
 from __future__ import annotations
 
@@ -36,12 +37,31 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
     entry = index["policies"].setdefault(name, {})
     entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe,
                  parameters=sum(p.numel() for p in policy.model.parameters()))
-    summary = _results(results)
-    if summary is not None:  # dense results per sampler, e.g. "ddim16": one eval summary each
-        entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     entry.setdefault("variants", [])
     INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    if results:
+        record_results(name, results)
     return target
+
+
+def record_results(name: str, results: str, sparsity: float | None = None) -> dict:
+    """Record an eval summary for a shipped policy (per sampler, e.g. "ddim16") or, with ``sparsity``,
+    for its pruner variant of that sparsity and the summary's sampler."""
+    index = _index()
+    if name not in index["policies"]:
+        raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
+    entry, summary = index["policies"][name], _results(results)
+    if sparsity is None:
+        entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
+    else:
+        key = (sparsity, summary["sampler"], summary["steps"])
+        matches = [v for v in entry["variants"] if (v["sparsity"], v["sampler"], v["steps"]) == key]
+        if not matches:
+            shipped = [(v["sparsity"], v["sampler"], v["steps"]) for v in entry["variants"]]
+            raise ValueError(f"{name} has no variant {key}; shipped: {shipped}")
+        matches[0]["results"] = summary
+    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    return summary
 
 
 def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int, recipe: str,
@@ -63,16 +83,24 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["policy", "pruner"])
+    parser.add_argument("kind", choices=["policy", "pruner", "results"],
+                        help="results: only record --results for a shipped policy (with --sparsity: its pruner)")
     parser.add_argument("--name", required=True)
-    parser.add_argument("--file", required=True)
-    parser.add_argument("--recipe", required=True, help="the commands that reproduce the file")
+    parser.add_argument("--file", help="the trained file to ship (policy, pruner)")
+    parser.add_argument("--recipe", help="the commands that reproduce the file (policy, pruner)")
     parser.add_argument("--results", default=None, help="summary.json of `tts-gym eval`")
     parser.add_argument("--sparsity", type=float)
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--strategy", default="omni")
     args = parser.parse_args()
+    if args.kind == "results":
+        if not args.results:
+            parser.error("results needs --results")
+        record_results(args.name, args.results, args.sparsity)
+        return
+    if not (args.file and args.recipe):
+        parser.error(f"{args.kind} needs --file and --recipe")
     if args.kind == "policy":
         print(ship_policy(args.name, args.file, args.recipe, args.results))
     else:
