@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
-from tts_gym.evaluation.bench import record_row, run_bench, select_methods, standard_methods
+from tts_gym.backbone.sampler import SamplerConfig
+from tts_gym.evaluation.bench import record_row, run_bench, select_methods, speed_of, standard_methods
+from tts_gym.evaluation.flops import count_inference_flops
+from tts_gym.sparsity.planners.static import interval_planner
 from tts_gym.evaluation.episode_log import EpisodeLogError
 from tts_gym.evaluation.evaluate import evaluate
 from tts_gym.evaluation.latency import amdahl_limit
@@ -67,6 +70,16 @@ def test_eval_resumes_an_interrupted_run_and_refuses_another_policy(tmp_path):
         evaluate(policy_for_tiny_env(), episodes=4, seed_start=100, out=tmp_path, progress=False)
 
 
+def test_reuse_on_another_sampler_is_timed_against_its_own_dense_too():
+    policy = policy_for_tiny_env()
+    windows = list(np.random.default_rng(0).normal(size=(2, 2, OBS_DIM)).astype(np.float32))
+    fast = policy.with_planner(None, SamplerConfig("ddim", 16))
+    variant = fast.with_planner(interval_planner(16, fast.config.backbone.n_blocks, 4))
+    row = speed_of(variant, policy, count_inference_flops(policy, windows[0]), windows, repeats=3)
+    assert row["speedup_over_own_dense"] > 0 and row["speedup_over_own_dense"] != row["speedup"]
+    assert row["amdahl_limit"] > 0 and row["share_of_limit"] == pytest.approx(row["speedup"] / row["amdahl_limit"])
+
+
 def test_amdahl_limit():
     assert amdahl_limit(100.0, 10.0, 0.0) == pytest.approx(1.0)
     assert amdahl_limit(100.0, 10.0, 1.0) == pytest.approx(10.0)
@@ -81,6 +94,8 @@ def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
     row = results["tiny/interval-4"]
     assert row["sparsity"] == pytest.approx(0.75, abs=0.01) and row["flops_cut"] > 0.5
     assert row["success_rate"] == 1.0 and row["speedup"] > 0 and row["amdahl_limit"] >= 1
+    assert row["speedup_over_own_dense"] == row["speedup"]  # same sampler: its own dense is the reference
+    assert results["tiny/ddim-16"]["amdahl_limit"] is None and results["tiny/ddim-16"]["speedup_over_own_dense"] is None
     assert "| interval-4 |" in (tmp_path / "results.md").read_text()
     assert len((tmp_path / "episodes" / "interval-4" / "episodes.jsonl").read_text().splitlines()) == 1
     assert [m.name for m in select_methods(methods, ["dense", "interval-*"])] == ["dense", "interval-4"]
