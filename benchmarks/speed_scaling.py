@@ -19,7 +19,7 @@ import torch
 from tts_gym import BackboneConfig, DiffusionTransformer, PolicyConfig, SamplerConfig, SparseDiffusionPolicy
 from tts_gym.data import Normalizer
 from tts_gym.evaluation.flops import count_inference_flops
-from tts_gym.evaluation.latency import amdahl_limit, floor_planner, interleaved_latency
+from tts_gym.evaluation.latency import amdahl_limit, floor_compute_share, floor_planner, interleaved_latency
 from tts_gym.sparsity import Decision, FixedPlanner, enforce_warmup
 
 
@@ -54,7 +54,7 @@ def measure(width: int, sparsity: float, sampler: SamplerConfig, repeats: int) -
     return {"width": width, "sampler": sampler.name, "steps": sampler.num_inference_steps,
             "plan_sparsity": float(stats["sparse"]["sparsity"]), "dense_ms": d, "sparse_ms": s, "floor_ms": f,
             "dense_iqr_ms": stats["dense"]["iqr_ms"], "sparse_iqr_ms": stats["sparse"]["iqr_ms"],
-            "speedup": d / s, "amdahl_limit": amdahl_limit(d, f, stats["sparse"]["sparsity"]),
+            "speedup": d / s, "amdahl_limit": amdahl_limit(d, f, stats["sparse"]["sparsity"], floor_compute_share(dense)),
             "gflops": flops, "flops_cut": 1 - flops["sparse"] / flops["dense"]}
 
 

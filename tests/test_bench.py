@@ -83,6 +83,12 @@ def test_reuse_on_another_sampler_is_timed_against_its_own_dense_too():
 def test_amdahl_limit():
     assert amdahl_limit(100.0, 10.0, 0.0) == pytest.approx(1.0)
     assert amdahl_limit(100.0, 10.0, 1.0) == pytest.approx(10.0)
+    # a floor that computes step 0 (1/16 of the blocks) is reached when only step 0 is computed
+    assert amdahl_limit(100.0, 10.0, 1 - 1 / 16, 1 / 16) == pytest.approx(10.0)
+    assert amdahl_limit(100.0, 10.0, 0.0, 1 / 16) == pytest.approx(1.0)
+    assert amdahl_limit(100.0, 10.0, 0.9, 1 / 16) > amdahl_limit(100.0, 10.0, 0.9)  # step 0 not counted twice
+    with pytest.raises(ValueError, match="floor_compute_share"):
+        amdahl_limit(100.0, 10.0, 0.9, 1.0)
 
 
 def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
@@ -94,7 +100,7 @@ def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
     row = results["tiny/interval-4"]
     assert row["sparsity"] == pytest.approx(0.75, abs=0.01) and row["flops_cut"] > 0.5
     assert row["success_rate"] == 1.0 and row["speedup"] > 0 and row["amdahl_limit"] >= 1
-    assert row["speedup_over_own_dense"] == row["speedup"]  # same sampler: its own dense is the reference
+    assert row["speedup_over_own_dense"] is None  # same sampler: its own dense is the reference
     assert results["tiny/ddim-16"]["amdahl_limit"] is None and results["tiny/ddim-16"]["speedup_over_own_dense"] is None
     assert "| interval-4 |" in (tmp_path / "results.md").read_text()
     assert len((tmp_path / "episodes" / "interval-4" / "episodes.jsonl").read_text().splitlines()) == 1

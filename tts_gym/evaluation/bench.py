@@ -27,7 +27,7 @@ from ..sparsity.planners.static import (
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
 from .evaluate import evaluate
 from .flops import count_inference_flops
-from .latency import amdahl_limit, floor_planner, interleaved_latency
+from .latency import amdahl_limit, floor_compute_share, floor_planner, interleaved_latency
 
 BATCH_FOR_SCALING = 8
 
@@ -92,8 +92,8 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
     # reuse scales the blocks of the method's own sampler, down to that sampler's floor; the limit over
     # the reference dense is that Amdahl limit times the sampler's own gain. A method that reuses
     # nothing (dense, DDIM-N) has no reuse limit: left empty, not 1.0x
-    limit = (amdahl_limit(own_dense_ms, stats["floor"]["median_ms"], sparsity) * dense_ms / own_dense_ms
-             if reuses and sparsity > 0 else None)
+    limit = (amdahl_limit(own_dense_ms, stats["floor"]["median_ms"], sparsity, floor_compute_share(variant))
+             * dense_ms / own_dense_ms if reuses and sparsity > 0 else None)
     speedup = dense_ms / method_ms
     batch = np.stack([windows[i % len(windows)] for i in range(BATCH_FOR_SCALING)])
     batched = interleaved_latency({"method": variant, "dense": dense}, [batch], repeats=max(3, repeats // 5))
@@ -101,8 +101,9 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
         "sparsity": sparsity, "gflops": flops / 1e9, "dense_gflops": dense_flops / 1e9,
         "flops_cut": 1 - flops / dense_flops,
         "latency_ms": stats["method"]["median_ms"], "latency_iqr_ms": stats["method"]["iqr_ms"],
-        "dense_latency_ms": stats["dense"]["median_ms"], "floor_ms": stats["floor"]["median_ms"],
-        "speedup": speedup, "speedup_over_own_dense": own_dense_ms / method_ms if reuses else None,
+        "dense_latency_ms": dense_ms, "floor_ms": stats["floor"]["median_ms"],
+        "own_dense_latency_ms": stats["own_dense"]["median_ms"] if "own_dense" in stats else None,
+        "speedup": speedup, "speedup_over_own_dense": own_dense_ms / method_ms if "own_dense" in stats else None,
         "amdahl_limit": limit, "share_of_limit": speedup / limit if limit else None,
         "actions_per_s": 1000 * variant.config.n_action_steps / stats["method"]["median_ms"],
         "speedup_batch8": batched["dense"]["median_ms"] / batched["method"]["median_ms"],
@@ -204,7 +205,9 @@ def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
         if sparse:
             dense, floor = sparse[0]["dense_latency_ms"], np.median([r["floor_ms"] for r in sparse])
             grid = np.linspace(0, 0.99, 100)
-            axes[1].plot(grid, [amdahl_limit(dense, floor, s) for s in grid], "--", label=f"{name} Amdahl limit")
+            share = 1 / sparse[0]["steps"]  # of the blocks the floor computes: step 0
+            grid = grid[grid <= 1 - share]
+            axes[1].plot(grid, [amdahl_limit(dense, floor, s, share) for s in grid], "--", label=f"{name} Amdahl limit")
     axes[0].set_xlabel("speedup over dense (batch 1)"), axes[0].set_ylabel("success (Kitchen: p4)")
     axes[0].set_title("success vs speedup")
     axes[1].set_xlabel("sparsity"), axes[1].set_ylabel("speedup"), axes[1].set_title("speedup vs sparsity")

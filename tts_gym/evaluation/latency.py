@@ -49,7 +49,19 @@ def interleaved_latency(policies: dict[str, object], windows: Sequence[np.ndarra
     return stats
 
 
-def amdahl_limit(dense_ms: float, floor_ms: float, sparsity: float) -> float:
-    """Best speedup reachable at ``sparsity``: computed blocks scale, the floor does not."""
-    block_ms = max(dense_ms - floor_ms, 0.0)
-    return dense_ms / (floor_ms + (1 - sparsity) * block_ms)
+def floor_compute_share(policy) -> float:
+    """The floor still computes step 0 (it fills the caches): 1/K of the blocks."""
+    return 1 / policy.sampler.num_steps
+
+
+def amdahl_limit(dense_ms: float, floor_ms: float, sparsity: float, floor_compute_share: float = 0.0) -> float:
+    """Best speedup reachable at ``sparsity``: computed blocks scale, the rest of the act does not.
+
+    The floor is timed with ``floor_compute_share`` of the blocks still computed (step 0), so its time
+    splits into that share of the block time and the fixed rest (embedding, additions, head, sampler).
+    """
+    if not 0.0 <= floor_compute_share < 1.0:
+        raise ValueError(f"floor_compute_share must be in [0, 1), got {floor_compute_share}")
+    blocks_ms = max(dense_ms - floor_ms, 0.0) / (1 - floor_compute_share)
+    fixed_ms = max(dense_ms - blocks_ms, 0.0)
+    return dense_ms / (fixed_ms + max(1 - sparsity, floor_compute_share) * blocks_ms)
