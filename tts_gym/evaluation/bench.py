@@ -194,12 +194,16 @@ def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    families = sorted({row["family"] for rows in by_policy.values() for row in rows})
+    colours = dict(zip(families, plt.get_cmap("tab10").colors))
     for name, rows in by_policy.items():
         for row in rows:
             score = row.get("p4", row.get("success_rate"))
-            if score is not None:
-                axes[0].scatter(row["speedup"], score, label=f"{name}/{row['method']}")
-                axes[0].annotate(row["method"], (row["speedup"], score), fontsize=7)
+            if score is not None:  # colour: family; marker: DDPM-100 (o) or fewer steps (^)
+                axes[0].scatter(row["speedup"], score, color=colours[row["family"]],
+                                marker="o" if row["steps"] == rows[0]["steps"] else "^")
+                axes[0].annotate(row["method"], (row["speedup"], score), fontsize=6, xytext=(3, 3),
+                                 textcoords="offset points")
         sparse = sorted((r for r in rows if r["steps"] == rows[0]["steps"]), key=lambda r: r["sparsity"])
         axes[1].scatter([r["sparsity"] for r in sparse], [r["speedup"] for r in sparse], label=name)
         if sparse:
@@ -208,6 +212,10 @@ def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
             share = 1 / sparse[0]["steps"]  # of the blocks the floor computes: step 0
             grid = grid[grid <= 1 - share]
             axes[1].plot(grid, [amdahl_limit(dense, floor, s, share) for s in grid], "--", label=f"{name} Amdahl limit")
+    for family, colour in colours.items():
+        axes[0].scatter([], [], color=colour, label=family)
+    axes[0].set_xscale("log")
+    axes[0].legend(fontsize=7)
     axes[0].set_xlabel("speedup over dense (batch 1)"), axes[0].set_ylabel("success (Kitchen: p4)")
     axes[0].set_title("success vs speedup")
     axes[1].set_xlabel("sparsity"), axes[1].set_ylabel("speedup"), axes[1].set_title("speedup vs sparsity")
