@@ -7,7 +7,9 @@ import torch
 
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
 from tts_gym.backbone.sampler import SamplerConfig
-from tts_gym.evaluation.bench import record_row, run_bench, select_methods, speed_of, standard_methods
+from tts_gym.evaluation.bench import (
+    record_row, run_bench, select_methods, speed_of, standard_methods, table_order,
+)
 from tts_gym.evaluation.flops import count_inference_flops
 from tts_gym.sparsity.planners.static import interval_planner
 from tts_gym.evaluation.episode_log import EpisodeLogError
@@ -78,6 +80,14 @@ def test_reuse_on_another_sampler_is_timed_against_its_own_dense_too():
     row = speed_of(variant, policy, count_inference_flops(policy, windows[0]), windows, repeats=3)
     assert row["speedup_over_own_dense"] > 0 and row["speedup_over_own_dense"] != row["speedup"]
     assert row["amdahl_limit"] > 0 and row["share_of_limit"] == pytest.approx(row["speedup"] / row["amdahl_limit"])
+
+
+def test_table_lists_anchors_before_learned_planners():
+    rows = [{"method": m, "family": f, "steps": k, "sparsity": sp} for m, f, k, sp in [
+        ("omni-ddim16-0.90", "omni", 16, 0.84), ("omni-ddpm100-0.90", "omni", 100, 0.9), ("interval-2", "interval", 100, 0.5),
+        ("ddim-25", "ddim", 25, 0.0), ("dense", "dense", 100, 0.0), ("ddim-10", "ddim", 10, 0.0)]]
+    assert [r["method"] for r in sorted(rows, key=table_order)] == [
+        "dense", "ddim-10", "ddim-25", "interval-2", "omni-ddpm100-0.90", "omni-ddim16-0.90"]
 
 
 def test_amdahl_limit():

@@ -155,7 +155,8 @@ def record_row(results_path: Path, key: str, row: dict) -> dict:
     return results
 
 
-COLUMNS = [("method", "{}"), ("steps", "{}"), ("sparsity", "{:.1%}"), ("success_rate", "{:.2f}"), ("p4", "{:.2f}"),
+COLUMNS = [("method", "{}"), ("steps", "{}"), ("sparsity", "{:.1%}"), ("success_rate", "{:.2f}"), ("p1", "{:.2f}"),
+           ("p4", "{:.2f}"),
            ("gflops", "{:.2f}"), ("flops_cut", "{:.1%}"), ("latency_ms", "{:.1f}"), ("latency_iqr_ms", "{:.1f}"),
            ("speedup", "{:.2f}x"), ("speedup_over_own_dense", "{:.2f}x"), ("amdahl_limit", "{:.2f}x"),
            ("share_of_limit", "{:.0%}"),
@@ -173,9 +174,19 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+FAMILY_ORDER = ("dense", "ddim", "interval", "bac", "l2c")  # then the learned planners
+
+
+def table_order(row: dict) -> tuple:
+    """Anchors first, then the learned planners; within a family by step count, then sparsity."""
+    family = FAMILY_ORDER.index(row["family"]) if row["family"] in FAMILY_ORDER else len(FAMILY_ORDER)
+    steps = row["steps"] if row["family"] == "ddim" else -row["steps"]
+    return family, steps, row["sparsity"]
+
+
 def write_report(results: dict, out: Path) -> None:
     by_policy: dict[str, list[dict]] = {}
-    for row in results.values():
+    for row in sorted(results.values(), key=table_order):
         by_policy.setdefault(row["policy"], []).append(row)
     text = []
     for name, rows in by_policy.items():
