@@ -54,7 +54,8 @@ def measure(width: int, sparsity: float, sampler: SamplerConfig, repeats: int) -
     return {"width": width, "sampler": sampler.name, "steps": sampler.num_inference_steps,
             "plan_sparsity": float(stats["sparse"]["sparsity"]), "dense_ms": d, "sparse_ms": s, "floor_ms": f,
             "dense_iqr_ms": stats["dense"]["iqr_ms"], "sparse_iqr_ms": stats["sparse"]["iqr_ms"],
-            "speedup": d / s, "amdahl_limit": amdahl_limit(d, f, stats["sparse"]["sparsity"], floor_compute_share(dense)),
+            "speedup": d / s,
+            "amdahl_limit": amdahl_limit(d, f, stats["sparse"]["sparsity"], floor_compute_share(dense.sampler.num_steps)),
             "gflops": flops, "flops_cut": 1 - flops["sparse"] / flops["dense"]}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -44,6 +45,11 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
                 writer.writerows(rows)
 
     return write_atomically(path, write)
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Indented JSON, replaced atomically."""
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2) + "\n"))
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backbone.sampler import SamplerConfig
-from ..files import write_atomically
+from ..files import write_json
 from ..sparsity.planners.l2c import train_l2c
 from ..sparsity.planners.static import (
     bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
@@ -88,24 +88,25 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
     flops = count_inference_flops(variant, windows[1 % len(windows)])
     sparsity = stats["method"]["sparsity"]
     method_ms, dense_ms = stats["method"]["median_ms"], stats["dense"]["median_ms"]
-    own_dense_ms = stats.get("own_dense", stats["dense"])["median_ms"]
+    own_ms = stats["own_dense"]["median_ms"] if "own_dense" in stats else None  # only on another sampler
+    reference_ms = own_ms or dense_ms
     # reuse scales the blocks of the method's own sampler, down to that sampler's floor; the limit over
     # the reference dense is that Amdahl limit times the sampler's own gain. A method that reuses
     # nothing (dense, DDIM-N) has no reuse limit: left empty, not 1.0x
-    limit = (amdahl_limit(own_dense_ms, stats["floor"]["median_ms"], sparsity, floor_compute_share(variant))
-             * dense_ms / own_dense_ms if reuses and sparsity > 0 else None)
+    limit = (amdahl_limit(reference_ms, stats["floor"]["median_ms"], sparsity,
+                          floor_compute_share(variant.sampler.num_steps)) * dense_ms / reference_ms
+             if reuses and sparsity > 0 else None)
     speedup = dense_ms / method_ms
     batch = np.stack([windows[i % len(windows)] for i in range(BATCH_FOR_SCALING)])
     batched = interleaved_latency({"method": variant, "dense": dense}, [batch], repeats=max(3, repeats // 5))
     return {
         "sparsity": sparsity, "gflops": flops / 1e9, "dense_gflops": dense_flops / 1e9,
         "flops_cut": 1 - flops / dense_flops,
-        "latency_ms": stats["method"]["median_ms"], "latency_iqr_ms": stats["method"]["iqr_ms"],
-        "dense_latency_ms": dense_ms, "floor_ms": stats["floor"]["median_ms"],
-        "own_dense_latency_ms": stats["own_dense"]["median_ms"] if "own_dense" in stats else None,
-        "speedup": speedup, "speedup_over_own_dense": own_dense_ms / method_ms if "own_dense" in stats else None,
+        "latency_ms": method_ms, "latency_iqr_ms": stats["method"]["iqr_ms"],
+        "dense_latency_ms": dense_ms, "floor_ms": stats["floor"]["median_ms"], "own_dense_latency_ms": own_ms,
+        "speedup": speedup, "speedup_over_own_dense": own_ms / method_ms if own_ms else None,
         "amdahl_limit": limit, "share_of_limit": speedup / limit if limit else None,
-        "actions_per_s": 1000 * variant.config.n_action_steps / stats["method"]["median_ms"],
+        "actions_per_s": 1000 * variant.config.n_action_steps / method_ms,
         "speedup_batch8": batched["dense"]["median_ms"] / batched["method"]["median_ms"],
     }
 
@@ -151,7 +152,7 @@ def record_row(results_path: Path, key: str, row: dict) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         results = read_results(results_path)
         results[key] = row
-        write_atomically(results_path, lambda tmp: Path(tmp).write_text(json.dumps(results, indent=2)))
+        write_json(results_path, results)
     return results
 
 
@@ -220,7 +221,7 @@ def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
         if sparse:
             dense, floor = sparse[0]["dense_latency_ms"], np.median([r["floor_ms"] for r in sparse])
             grid = np.linspace(0, 0.99, 100)
-            share = 1 / sparse[0]["steps"]  # of the blocks the floor computes: step 0
+            share = floor_compute_share(sparse[0]["steps"])
             grid = grid[grid <= 1 - share]
             axes[1].plot(grid, [amdahl_limit(dense, floor, s, share) for s in grid], "--", label=f"{name} Amdahl limit")
     for family, colour in colours.items():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..files import write_atomically
+from ..files import append_line, write_atomically, write_json
 from .metrics import EpisodeResult
 
 EPISODES_FILE = "episodes.jsonl"
@@ -73,12 +73,11 @@ class EpisodeLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / EPISODES_FILE
         self._recorded = self._read()
-        write_atomically(self.folder / IDENTITY_FILE,
-                         lambda tmp: Path(tmp).write_text(json.dumps(identity, indent=2)))
-        self._handle = open(self.path, "a")
+        write_json(self.folder / IDENTITY_FILE, identity)
 
     def _read(self) -> dict[int, EpisodeResult]:
-        if not self.path.exists() or not self.path.read_text().strip():
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        if not any(line.strip() for line in lines):
             return {}
         identity_path = self.folder / IDENTITY_FILE
         if not identity_path.exists():
@@ -92,7 +91,6 @@ class EpisodeLog:
                                for k in differing)
             raise EpisodeLogError(f"{self.folder} holds episodes of another run ({detail}); "
                                   "choose another output folder")
-        lines = self.path.read_text().splitlines()
         results: dict[int, EpisodeResult] = {}
         for number, line in enumerate(lines, 1):
             try:
@@ -113,15 +111,5 @@ class EpisodeLog:
         return {seed: self._recorded[seed] for seed in seeds if seed in self._recorded}
 
     def append(self, result: EpisodeResult) -> None:
-        self._handle.write(json.dumps(result.to_json()) + "\n")
-        self._handle.flush()
+        append_line(self.path, json.dumps(result.to_json()))
         self._recorded[result.seed] = result
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> "EpisodeLog":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -1,10 +1,10 @@
 """Evaluate a policy variant on seeded episodes and write per-episode JSON lines plus a summary."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from ..files import write_json
 from ..policy.policy import SparseDiffusionPolicy
 from .episode_log import EpisodeLog, policy_identity
 from .metrics import summarize
@@ -34,21 +34,17 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     seeds = range(seed_start, seed_start + episodes)
     identity = {**policy_identity(policy, env_id), "max_episode_steps": max_episode_steps}
     log = EpisodeLog(out, identity) if out is not None else None
-    try:
-        recorded = log.recorded(seeds) if log else {}
-        if recorded and progress:
-            print(f"{out}: {len(recorded)} of {episodes} episodes already recorded; running the rest")
-        missing = [seed for seed in seeds if seed not in recorded]
-        env_kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
-        results = run_episodes(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
-                               progress=progress, env_kwargs=env_kwargs) if missing else []
-    finally:
-        if log is not None:
-            log.close()
+    recorded = log.recorded(seeds) if log else {}
+    if recorded and progress:
+        print(f"{out}: {len(recorded)} of {episodes} episodes already recorded; running the rest")
+    missing = [seed for seed in seeds if seed not in recorded]
+    env_kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
+    results = run_episodes(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
+                           progress=progress, env_kwargs=env_kwargs) if missing else []
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results, KITCHEN_TASKS if "Kitchen" in env_id else None)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
                    planner=policy.planner.name, seed_start=seed_start, max_episode_steps=max_episode_steps)
     if out is not None:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_json(out / "summary.json", summary)
     return summary

@@ -49,9 +49,9 @@ def interleaved_latency(policies: dict[str, object], windows: Sequence[np.ndarra
     return stats
 
 
-def floor_compute_share(policy) -> float:
+def floor_compute_share(steps: int) -> float:
     """The floor still computes step 0 (it fills the caches): 1/K of the blocks."""
-    return 1 / policy.sampler.num_steps
+    return 1 / steps
 
 
 def amdahl_limit(dense_ms: float, floor_ms: float, sparsity: float, floor_compute_share: float = 0.0) -> float:

@@ -37,9 +37,20 @@ def resolve(name_or_path: str | os.PathLike, sparsity: float | None = None, samp
     entry = entries[name]
     if sparsity is None:
         return HERE / entry["file"], None
-    wanted = {"sparsity": sparsity, "sampler": sampler or DEFAULT_SAMPLER, "steps": steps or DEFAULT_STEPS}
+    variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS)
+    return HERE / entry["file"], HERE / variant["file"]
+
+
+def variant_key(variant: dict) -> tuple[float, str, int]:
+    return variant["sparsity"], variant["sampler"], variant["steps"]
+
+
+def find_variant(name: str, entry: dict, sparsity: float, sampler: str, steps: int) -> dict:
+    """The shipped pruner variant of ``entry`` (an index entry) for this sparsity, sampler and step count."""
+    key = (sparsity, sampler, steps)
     for variant in entry.get("variants", []):
-        if all(variant.get(key) == value for key, value in wanted.items()):
-            return HERE / entry["file"], HERE / variant["file"]
-    shipped = [{k: v.get(k) for k in wanted} for v in entry.get("variants", [])]
-    raise ValueError(f"{name!r} has no shipped pruner for {wanted}; shipped: {shipped} (or sparsity=None: dense)")
+        if variant_key(variant) == key:
+            return variant
+    shipped = [variant_key(v) for v in entry.get("variants", [])]
+    raise ValueError(f"{name!r} has no variant {key}; shipped: {shipped} "
+                     "(as (sparsity, sampler, steps); sparsity=None: the dense policy)")

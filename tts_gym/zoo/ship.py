@@ -14,7 +14,8 @@ import shutil
 from pathlib import Path
 
 from ..policy.policy import SparseDiffusionPolicy
-from . import HERE, INDEX
+from ..files import write_json
+from . import HERE, INDEX, find_variant, variant_key
 
 MAX_FILE_BYTES = 10 * 2**20
 
@@ -38,7 +39,7 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
     entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe,
                  parameters=sum(p.numel() for p in policy.model.parameters()))
     entry.setdefault("variants", [])
-    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    write_json(INDEX, index)
     if results:
         record_results(name, results)
     return target
@@ -54,13 +55,8 @@ def record_results(name: str, results: str, sparsity: float | None = None) -> di
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
-        key = (sparsity, summary["sampler"], summary["steps"])
-        matches = [v for v in entry["variants"] if (v["sparsity"], v["sampler"], v["steps"]) == key]
-        if not matches:
-            shipped = [(v["sparsity"], v["sampler"], v["steps"]) for v in entry["variants"]]
-            raise ValueError(f"{name} has no variant {key}; shipped: {shipped}")
-        matches[0]["results"] = summary
-    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+        find_variant(name, entry, sparsity, summary["sampler"], summary["steps"])["results"] = summary
+    write_json(INDEX, index)
     return summary
 
 
@@ -72,12 +68,11 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
     target = HERE / f"{name}_{strategy}_{sampler}{steps}_rho{sparsity:.2f}.pt"
     shutil.copyfile(file, target)
     SparseDiffusionPolicy.load(HERE / index["policies"][name]["file"]).with_planner_file(target)  # must fit
-    variants = [v for v in index["policies"][name]["variants"]
-                if (v["sparsity"], v["sampler"], v["steps"]) != (sparsity, sampler, steps)]
+    variants = [v for v in index["policies"][name]["variants"] if variant_key(v) != (sparsity, sampler, steps)]
     variants.append({"sparsity": sparsity, "sampler": sampler, "steps": steps, "strategy": strategy,
                      "file": target.name, "recipe": recipe, "results": _results(results)})
     index["policies"][name]["variants"] = variants
-    INDEX.write_text(json.dumps(index, indent=2) + "\n")
+    write_json(INDEX, index)
     return target
 
 
