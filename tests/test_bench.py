@@ -8,7 +8,7 @@ import torch
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
 from tts_gym.backbone.sampler import SamplerConfig
 from tts_gym.evaluation.bench import (
-    record_row, run_bench, select_methods, speed_of, standard_methods, table_order,
+    record_row, run_bench, select_methods, speed_of, standard_methods, success_score, table_order,
 )
 from tts_gym.evaluation.flops import count_inference_flops
 from tts_gym.sparsity.planners.static import interval_planner
@@ -88,6 +88,12 @@ def test_table_lists_anchors_before_learned_planners():
         ("ddim-25", "ddim", 25, 0.0), ("dense", "dense", 100, 0.0), ("ddim-10", "ddim", 10, 0.0)]]
     assert [r["method"] for r in sorted(rows, key=table_order)] == [
         "dense", "ddim-10", "ddim-25", "interval-2", "omni-ddpm100-0.90", "omni-ddim16-0.90"]
+
+
+def test_success_plot_counts_every_task_level():
+    assert success_score({"success_rate": 0.0, "p1": 0.34, "p2": 0.02, "p3": 0.0, "p4": 0.0}) == pytest.approx(0.36)
+    assert success_score({"success_rate": 0.9}) == 0.9
+    assert success_score({"method": "dense"}) is None  # speed-only rows are not plotted
 
 
 def test_amdahl_limit():
