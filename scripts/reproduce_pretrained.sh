@@ -9,7 +9,7 @@ THREADS=${THREADS:-2}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 # 1. demonstrations (scripted experts, per-seed perturbation on, seeds 0..99; test seeds start at 100000)
-for env in kitchen lift can; do
+for env in kitchen lift can square; do
   python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
 done
 
@@ -17,11 +17,13 @@ done
 tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 25 --threads $THREADS --out $OUT/policies/kitchen.pt  # 42 min
 tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
 tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 100 --threads $THREADS --out $OUT/policies/can.pt     # 90 min
+tts-gym train --dataset $OUT/data/square.hdf5 --config robomimic --epochs 120 --threads $THREADS --out $OUT/policies/square.pt  # 87 min
 
 # 3. reference trajectories: dense DDIM-16 rollouts on training seeds (the windows barely depend on the sampler)
 tts-gym record-rollouts --policy $OUT/policies/kitchen.pt --episodes 40 --out $OUT/rollouts/kitchen.h5
 tts-gym record-rollouts --policy $OUT/policies/lift.pt --episodes 300 --out $OUT/rollouts/lift.h5
 tts-gym record-rollouts --policy $OUT/policies/can.pt --episodes 60 --envs 4 --out $OUT/rollouts/can.h5
+tts-gym record-rollouts --policy $OUT/policies/square.pt --episodes 16 --envs 4 --out $OUT/rollouts/square.h5  # BAC/L2C calibration (no pruner yet)
 
 # 4. pruners (omni-reuse). One trained per sampler at rho 0.95; the other targets are the same pruner
 #    moved by its compute-logit offset (--recalibrate). The DDPM-100 pruner starts from the DDIM-16 one.
@@ -52,10 +54,11 @@ for task in kitchen lift can; do
 done
 
 # 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed)
-for task in kitchen lift can; do
+for task in kitchen lift can square; do
   tts-gym eval --policy $OUT/policies/$task.pt --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
   tts-gym eval --policy $OUT/policies/$task.pt --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
   for planner in $P/${task}_*_rho*.pt; do
+    [ -f "$planner" ] || continue  # Square has no pruner yet
     tts-gym eval --policy $OUT/policies/$task.pt --planner $planner --episodes 50 --envs 4 \
         --out $OUT/eval/${task}_$(basename $planner .pt)
   done
@@ -63,6 +66,6 @@ done
 
 # 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py), then the benchmark
 #    (resumable per episode; --methods splits a task's bench across processes writing one folder)
-for task in lift can kitchen; do
+for task in lift can kitchen square; do
   tts-gym bench --policy $task --episodes 50 --envs 4 --repeats 6 --rollouts $OUT/rollouts/$task.h5 --out $OUT/bench/$task
 done
