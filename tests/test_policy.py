@@ -118,6 +118,12 @@ def test_save_load_round_trip(tmp_path):
     assert half.model.input_emb.weight.dtype == torch.float32
 
 
+
+def test_saving_the_same_policy_again_gives_the_same_bytes(tmp_path):
+    p = tiny_policy(sampler=SamplerConfig(), planner=None)
+    first = p.save(tmp_path / "policy.pt", half=True).read_bytes()
+    assert p.save(tmp_path / "policy.pt", half=True).read_bytes() == first  # a reshipped zoo file does not churn
+
 class PlainObject:
     """Any non-tensor object: a weights-only load must refuse to unpickle it."""
 

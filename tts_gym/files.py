@@ -30,8 +30,15 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> P
 
 
 def save_torch(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` with an atomic replace."""
-    return write_atomically(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` with an atomic replace. Saved through a handle: torch names the archive inside the
+    file after a path's stem, which here is the random temp name, so the same object would give other bytes
+    (a reshipped zoo file would churn in git)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    return write_atomically(path, write)
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
