@@ -33,11 +33,41 @@ def policy_for_tiny_env():
 def test_wilson_interval_and_kitchen_levels():
     low, high = wilson_interval(50, 50)
     assert high == pytest.approx(1.0) and 0.9 < low < 0.95
-    results = [EpisodeResult(seed=i, success=i == 0, steps=10, num_tasks_completed=n, act_ms=[5.0, 1.0, 1.0])
-               for i, n in enumerate([4, 2, 1, 0])]
-    summary = summarize(results, num_tasks=4)
+    results = [EpisodeResult(seed=i, success=i == 0, steps=10, num_tasks=4, num_tasks_completed=n,
+                             act_ms=[5.0, 1.0, 1.0]) for i, n in enumerate([4, 2, 1, 0])]
+    summary = summarize(results)
     assert [summary[f"p{k}"] for k in range(1, 5)] == [0.75, 0.5, 0.25, 0.25]
     assert summary["act_ms_steady_median"] == 1.0
+
+
+class TwoTaskEnv(TinyEnv):
+    """Completes its first task half-way through the episode on even seeds, never the second."""
+
+    def reset(self, *, seed=None, options=None):
+        self.seed_value = seed
+        return super().reset(seed=seed)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = super().step(action)
+        done = 1 if self.seed_value % 2 == 0 and self.t >= self.length // 2 else 0
+        return obs, reward, terminated, truncated, {"success": False, "num_tasks": 2, "num_tasks_completed": done}
+
+
+TWO_TASK_ID = "tts_gym_tests/TwoTask-v0"
+if TWO_TASK_ID not in gym.registry:
+    gym.register(TWO_TASK_ID, entry_point=lambda **kw: TwoTaskEnv(length=6, **kw))
+
+
+def test_task_levels_come_from_the_env_not_its_name(tmp_path):
+    summary = evaluate(policy_for_tiny_env(), env=TWO_TASK_ID, episodes=4, seed_start=10, progress=False)
+    assert (summary["p1"], summary["p2"]) == (0.5, 0.0) and "p3" not in summary
+    assert "p1" not in evaluate(policy_for_tiny_env(), episodes=2, progress=False)
+
+
+def test_an_episode_line_written_before_a_field_existed_still_loads():
+    line = EpisodeResult(seed=3, success=True, steps=5, num_tasks_completed=2).to_json()
+    del line["num_tasks"]
+    assert EpisodeResult.from_json(line) == EpisodeResult(seed=3, success=True, steps=5, num_tasks_completed=2)
 
 
 def test_eval_writes_per_episode_lines_and_summary(tmp_path):

@@ -23,9 +23,9 @@ def test_check_env_and_layout(kitchen):
     assert kitchen.unwrapped.obs_keys == (("observation", 59),)
     obs, info = kitchen.reset(seed=0)
     assert obs.shape == (59,) and obs.dtype == np.float32
-    assert info == {"success": False, "tasks_completed": [], "num_tasks_completed": 0}
+    assert info == {"success": False, "tasks_completed": [], "num_tasks_completed": 0, "num_tasks": 4}
     _, _, _, _, info = kitchen.step(np.zeros(9, np.float32))
-    assert set(info) >= {"success", "tasks_completed", "num_tasks_completed"}
+    assert set(info) >= {"success", "tasks_completed", "num_tasks_completed", "num_tasks"}
 
 
 def test_seed_determines_episode_and_seeds_differ(kitchen):

@@ -6,7 +6,7 @@ Why a wrapper rather than ``gym.make("FrankaKitchen-v1")``:
 * upstream ``reset`` is deterministic (the seed only moves a 1 % observation noise), so every
   demonstration would start identically; with ``perturb_init`` (on by default) each seed draws small
   offsets of the arm joints and of the kettle position, small enough for the scripted expert;
-* the info dict gets the project's keys ``success``, ``tasks_completed``, ``num_tasks_completed``;
+* the info dict gets the project's keys ``success``, ``tasks_completed``, ``num_tasks_completed``, ``num_tasks``;
 * rendering with shadows and multisampling off is ~10x faster (about 35 ms instead of 400 ms a frame).
 
 Observation layout (``obs_keys = (("observation", 59),)``): arm + finger joint positions (9), their
@@ -141,6 +141,7 @@ class KitchenEnv(gym.Env):
             "success": len(completed) == len(self.tasks),
             "tasks_completed": completed,
             "num_tasks_completed": len(completed),
+            "num_tasks": len(self.tasks),
         }
 
     def render(self):

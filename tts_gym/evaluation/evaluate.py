@@ -10,8 +10,6 @@ from .episode_log import EpisodeLog, policy_identity
 from .metrics import summarize
 from .runner import run_episodes
 
-KITCHEN_TASKS = 4
-
 
 def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=None, planner_file=None,
                  seed: int | None = 0) -> SparseDiffusionPolicy:
@@ -42,7 +40,7 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     results = run_episodes(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
                            progress=progress, env_kwargs=env_kwargs) if missing else []
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
-    summary = summarize(results, KITCHEN_TASKS if "Kitchen" in env_id else None)
+    summary = summarize(results)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
                    planner=policy.planner.name, seed_start=seed_start, max_episode_steps=max_episode_steps)
     if out is not None:

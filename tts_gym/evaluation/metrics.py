@@ -25,6 +25,7 @@ class EpisodeResult:
     seed: int
     success: bool
     steps: int
+    num_tasks: int | None = None  # multi-task envs only: how many tasks the episode asked for
     num_tasks_completed: int | None = None
     tasks_completed: list[str] | None = None
     act_ms: list[float] = field(default_factory=list)  # total latency of each inference
@@ -44,11 +45,14 @@ class EpisodeResult:
 
     @classmethod
     def from_json(cls, record: dict) -> "EpisodeResult":
-        """Back from a line of ``to_json`` (the derived statistics are recomputed, not read)."""
-        return cls(**{name: record[name] for name in cls.__dataclass_fields__})
+        """Back from a line of ``to_json`` (the derived statistics are recomputed, not read); a field
+        added since the line was written takes its default."""
+        return cls(**{name: record[name] for name in cls.__dataclass_fields__ if name in record})
 
 
-def summarize(results: Sequence[EpisodeResult], num_tasks: int | None = None) -> dict:
+def summarize(results: Sequence[EpisodeResult]) -> dict:
+    """Success with its interval, latency, sparsity; for multi-task envs (episodes that report
+    ``num_tasks``) also p1..pN, the share of episodes completing at least n tasks."""
     n = len(results)
     successes = sum(r.success for r in results)
     latencies = np.concatenate([r.act_ms for r in results if r.act_ms]) if any(r.act_ms for r in results) else np.zeros(1)
@@ -63,6 +67,7 @@ def summarize(results: Sequence[EpisodeResult], num_tasks: int | None = None) ->
         "mean_sparsity": float(np.mean([s for r in results for s in r.sparsity[1:]] or [0.0])),
         "mean_steps": float(np.mean([r.steps for r in results])) if n else 0.0,
     }
+    num_tasks = max((r.num_tasks or 0 for r in results), default=0)
     if num_tasks:
         completed = np.array([r.num_tasks_completed or 0 for r in results])
         for k in range(1, num_tasks + 1):
