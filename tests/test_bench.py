@@ -8,7 +8,7 @@ import torch
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
 from tts_gym.backbone.sampler import SamplerConfig
 from tts_gym.evaluation.bench import (
-    record_row, run_bench, select_methods, speed_of, standard_methods, success_score, table_order,
+    record_row, run_bench, select_methods, speed_of, standard_methods, success_error_bar, success_score, table_order,
 )
 from tts_gym.evaluation.flops import count_inference_flops
 from tts_gym.sparsity.planners.static import interval_planner
@@ -124,6 +124,13 @@ def test_success_plot_counts_every_task_level():
     assert success_score({"success_rate": 0.0, "p1": 0.34, "p2": 0.02, "p3": 0.0, "p4": 0.0}) == pytest.approx(0.36)
     assert success_score({"success_rate": 0.9}) == 0.9
     assert success_score({"method": "dense"}) is None  # speed-only rows are not plotted
+
+
+def test_success_error_bars_are_the_interval_and_only_for_a_rate():
+    assert success_error_bar({"success_rate": 0.5, "success_ci95": [0.4, 0.7]}, 0.5) == [[pytest.approx(0.1)], [pytest.approx(0.2)]]
+    assert success_error_bar({"success_rate": 0.0, "success_ci95": [1e-17, 0.07]}, 0.0) == [[0.0], [0.07]]
+    kitchen = {"success_rate": 0.0, "success_ci95": [0.0, 0.07], "p1": 0.0, "p2": 0.0}
+    assert success_error_bar(kitchen, success_score(kitchen)) is None  # a mean task count has no such interval
 
 
 def test_amdahl_limit():

@@ -203,8 +203,21 @@ def success_score(row: dict) -> float | None:
     """The y value of the success plot: the success rate, or for a multi-task env the mean number of
     tasks completed (p1 + p2 + ..., since E[n] = sum of P(n >= k)): Kitchen's p4 is 0 on every row of
     a weak policy and separates nothing, while the mean counts every level."""
-    levels = [value for key, value in row.items() if key[:1] == "p" and key[1:].isdigit()]
+    levels = task_levels(row)
     return float(sum(levels)) if levels else row.get("success_rate")
+
+
+def task_levels(row: dict) -> list[float]:
+    """p1, p2, ...: the share of episodes completing at least n tasks (multi-task envs only)."""
+    return [value for key, value in row.items() if key[:1] == "p" and key[1:].isdigit()]
+
+
+def success_error_bar(row: dict, score: float) -> list[list[float]] | None:
+    """The 95% interval of a success rate as error-bar lengths; a mean task count has none."""
+    if "success_ci95" not in row or task_levels(row):
+        return None
+    low, high = row["success_ci95"]
+    return [[max(0.0, score - low)], [max(0.0, high - score)]]  # rounding can put a bound a hair past the rate
 
 
 def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
@@ -212,17 +225,25 @@ def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     families = sorted({row["family"] for rows in by_policy.values() for row in rows})
     colours = dict(zip(families, plt.get_cmap("tab10").colors))
+    scores = [success_score(row) for rows in by_policy.values() for row in rows]
+    top = max([score for score in scores if score is not None], default=0.0) or 1.0
+    labelled: list[tuple[float, float]] = []
     for name, rows in by_policy.items():
         for row in rows:
             score = success_score(row)
             if score is not None:  # colour: family; marker: DDPM-100 (o) or fewer steps (^)
-                axes[0].scatter(row["speedup"], score, color=colours[row["family"]],
-                                marker="o" if row["steps"] == rows[0]["steps"] else "^")
-                axes[0].annotate(row["method"], (row["speedup"], score), fontsize=6, xytext=(3, 3),
+                axes[0].errorbar(row["speedup"], score, yerr=success_error_bar(row, score), color=colours[row["family"]],
+                                 fmt="o" if row["steps"] == rows[0]["steps"] else "^", elinewidth=0.6, capsize=2)
+                # rows at about the same place (e.g. BAC and DDIM at one speed) stack their labels
+                where = (np.log10(row["speedup"]), score / top)
+                crowd = sum(abs(x - where[0]) < 0.2 and abs(y - where[1]) < 0.04 for x, y in labelled)
+                labelled.append(where)
+                axes[0].annotate(row["method"], (row["speedup"], score), fontsize=6, xytext=(3, 3 + 8 * crowd),
                                  textcoords="offset points")
         sparse = sorted((r for r in rows if r["steps"] == rows[0]["steps"]), key=lambda r: r["sparsity"])
         axes[1].scatter([r["sparsity"] for r in sparse], [r["speedup"] for r in sparse], label=name)
@@ -235,8 +256,13 @@ def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
     for family, colour in colours.items():
         axes[0].scatter([], [], color=colour, label=family)
     axes[0].set_xscale("log")
+    axes[0].margins(y=0.12)  # room for stacked labels under the title
+    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    axes[0].xaxis.set_minor_formatter(FuncFormatter(  # 2x, 3x, 5x, 20x, ...: enough to read, none overlapping
+        lambda value, _: f"{value:g}x" if round(value / 10 ** np.floor(np.log10(value))) in (2, 3, 5) else ""))
+    axes[0].tick_params(axis="x", which="minor", labelsize=7)
     axes[0].legend(fontsize=7)
-    axes[0].set_xlabel("speedup over dense (batch 1)"), axes[0].set_ylabel("success rate (multi-task: mean tasks done)")
+    axes[0].set_xlabel("speedup over dense (batch 1)"), axes[0].set_ylabel("success rate, 95% CI (multi-task: mean tasks done)")
     axes[0].set_title("success vs speedup")
     axes[1].set_xlabel("sparsity"), axes[1].set_ylabel("speedup"), axes[1].set_title("speedup vs sparsity")
     axes[1].legend(fontsize=7)
