@@ -78,7 +78,7 @@ def run_episodes(
                 result.steps += 1
                 result.success = result.success or bool(info.get("success", False))
                 if "num_tasks_completed" in info:
-                    result.num_tasks = int(info["num_tasks"])
+                    result.num_tasks = info.get("num_tasks")  # an env without it gets no p1..pN, not a KeyError
                     result.num_tasks_completed = int(info["num_tasks_completed"])
                     result.tasks_completed = list(info.get("tasks_completed", []))
                 if terminated or truncated:
