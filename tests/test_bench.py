@@ -70,6 +70,18 @@ def test_an_episode_line_written_before_a_field_existed_still_loads():
     assert EpisodeResult.from_json(line) == EpisodeResult(seed=3, success=True, steps=5, num_tasks_completed=2)
 
 
+def test_eval_films_each_episode_by_seed_with_its_slots_plan(tmp_path):
+    imageio = pytest.importorskip("imageio.v2")
+    evaluate(policy_for_tiny_env(), episodes=3, seed_start=100, progress=False, num_envs=2, video=tmp_path)
+    assert sorted(f.name for f in tmp_path.glob("*.mp4")) == ["seed_100.mp4", "seed_101.mp4", "seed_102.mp4"]
+    for video in tmp_path.glob("*.mp4"):
+        frames = imageio.mimread(video)
+        assert len(frames) == 11  # the reset frame and one per step of the 10-step episode
+        plan_panel = frames[-1][:, 352:].astype(int)  # right of the env frame (48x64 scaled to 256 high)
+        red = (plan_panel[..., 0] > 180) & (plan_panel[..., 1] < 120) & (plan_panel[..., 2] < 120)
+        assert red.sum() > 100  # a dense plan: every block computed, drawn red
+
+
 def test_eval_writes_per_episode_lines_and_summary(tmp_path):
     summary = evaluate(policy_for_tiny_env(), episodes=3, seed_start=100, out=tmp_path, progress=False, num_envs=2)
     lines = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]

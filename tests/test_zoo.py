@@ -35,3 +35,34 @@ def test_results_for_an_unshipped_variant_are_refused_unchanged(index, tmp_path)
     with pytest.raises(ValueError, match="no shipped policy 'lift'"):
         ship.record_results("lift", summary_file(tmp_path, "tts"))
     assert index.read_text() == before
+
+
+def test_new_weights_under_a_shipped_name_drop_its_results_and_pruners(tmp_path, monkeypatch):
+    import torch
+
+    from helpers import tiny_policy
+
+    monkeypatch.setattr(ship, "HERE", tmp_path / "zoo")
+    monkeypatch.setattr(ship, "INDEX", tmp_path / "zoo" / "index.json")
+    (tmp_path / "zoo").mkdir()
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    tiny_policy().save(first)
+    retrained = tiny_policy()
+    with torch.no_grad():
+        next(retrained.model.parameters()).add_(1.0)
+    retrained.save(second)
+
+    ship.ship_policy("tiny", str(first), "recipe", summary_file(tmp_path, "dense", p1=0.5))
+    pruner = tmp_path / "zoo" / "tiny_omni_ddpm100_rho0.95.pt"
+    pruner.write_bytes(b"pruner")
+    entry = json.loads(ship.INDEX.read_text())
+    entry["policies"]["tiny"]["variants"] = [{"sparsity": 0.95, "sampler": "ddpm", "steps": 100, "file": pruner.name}]
+    ship.INDEX.write_text(json.dumps(entry))
+
+    ship.ship_policy("tiny", str(first), "recipe", None)  # the same weights again: nothing measured goes stale
+    entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
+    assert entry["results"]["ddpm100"]["p1"] == 0.5 and len(entry["variants"]) == 1 and pruner.is_file()
+
+    ship.ship_policy("tiny", str(second), "recipe", None)
+    entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
+    assert "results" not in entry and entry["variants"] == [] and not pruner.exists()

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
     parser.add_argument("--max-episode-steps", type=int, default=None, help="cap episode length (default: the env's)")
     parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json (reruns resume)")
+    parser.add_argument("--video", default=None, help="folder for one mp4 per episode (seed_<seed>.mp4), env beside plan")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
         out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
+        video=Path(args.video) if args.video else None,
     )
     print(json.dumps(summary, indent=2))
     return 0

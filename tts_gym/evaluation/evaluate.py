@@ -21,9 +21,10 @@ def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=N
 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
-             progress: bool = True, max_episode_steps: int | None = None) -> dict:
+             progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None) -> dict:
     """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
-    With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds."""
+    With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds.
+    With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``."""
     if not isinstance(policy, SparseDiffusionPolicy):
         policy = load_variant(policy, sparsity, sampler, steps, planner_file)
     env_id = env or policy.config.env_id
@@ -38,7 +39,7 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     missing = [seed for seed in seeds if seed not in recorded]
     env_kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     results = run_episodes(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
-                           progress=progress, env_kwargs=env_kwargs) if missing else []
+                           progress=progress, env_kwargs=env_kwargs, video_dir=video) if missing else []
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,

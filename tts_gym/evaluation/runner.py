@@ -3,16 +3,19 @@
 Several environments can run side by side with one batched ``act()`` (``num_envs``); each slot
 takes the next seed when its episode ends and resets only its own rollout state. The episode seed
 seeds the env and the policy's noise for that env, so a seed yields the same episode whatever the
-number of slots.
+number of slots. With ``video_dir`` every episode is filmed to ``seed_<seed>.mp4``, its frames beside
+the live plan of its slot.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..wrappers.record_video import RecordMaskVideo
 from .metrics import EpisodeResult
 
 
@@ -34,11 +37,15 @@ def run_episodes(
     on_episode_end: Callable[[EpisodeResult], None] | None = None,
     progress: bool = True,
     env_kwargs: dict | None = None,
+    video_dir: str | Path | None = None,
 ) -> list[EpisodeResult]:
     """Run one episode per seed; ``on_inference(slot, seed, obs_window, sparsity, ms)`` sees every inference."""
     seeds = list(seeds)
     num_envs = max(1, min(num_envs, len(seeds)))
-    envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
+    envs = [make_env(env_id, render=video_dir is not None, **(env_kwargs or {})) for _ in range(num_envs)]
+    if video_dir is not None:
+        envs = [RecordMaskVideo(env, video_dir, fps=env.metadata.get("render_fps", 20), name_by_seed=True)
+                for env in envs]
     queue = iter(seeds)
     slots: list[EpisodeResult | None] = [None] * num_envs  # the episode each env is running
     obs = [None] * num_envs
@@ -69,6 +76,8 @@ def run_episodes(
                     result = slots[slot]
                     result.act_ms.append(record.latency_ms["total"])
                     result.sparsity.append(float((record.plan[row] != 0).mean()))
+                    if video_dir is not None:
+                        envs[slot].show_inference(record.plan[row], result.sparsity[-1], record.latency_ms["total"])
                     if on_inference is not None:
                         on_inference(int(slot), result.seed, record.obs_window[row], result.sparsity[-1],
                                      record.latency_ms["total"])

@@ -1,5 +1,9 @@
 """``RecordMaskVideo``: one mp4 per rollout, the env frame beside the live plan heatmap.
 
+The plan comes from ``info["tts"]`` when the wrapped env acts by itself (``TestTimeSparsity``), or
+from :meth:`RecordMaskVideo.show_inference` when a runner calls the policy itself and steps several
+envs side by side; those runners name files by episode seed (``name_by_seed``) so slots never clash.
+
 The heatmap is drawn with numpy (palette look-up and integer up-scaling) and the text with Pillow,
 so a frame costs far less than the simulator's render. An encoder failure is logged once, the
 partial file is removed, and the rollout goes on.
@@ -25,13 +29,14 @@ def _round_up(value: int, multiple: int = MACRO_BLOCK) -> int:
 
 
 class RecordMaskVideo(gym.Wrapper):
-    def __init__(self, env: gym.Env, folder: str | Path, fps: int = 20, height: int = 256) -> None:
+    def __init__(self, env: gym.Env, folder: str | Path, fps: int = 20, height: int = 256,
+                 name_by_seed: bool = False) -> None:
         super().__init__(env)
         if env.render_mode != "rgb_array":
             raise ValueError(f"RecordMaskVideo needs render_mode='rgb_array', the env has {env.render_mode!r}")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.fps, self.height = fps, _round_up(height)
+        self.fps, self.height, self.name_by_seed = fps, _round_up(height), name_by_seed
         existing = sorted(self.folder.glob("rollout_*.mp4"))
         self.rollout_index = int(existing[-1].stem.split("_")[1]) + 1 if existing else 0
         self._writer = None
@@ -44,10 +49,12 @@ class RecordMaskVideo(gym.Wrapper):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed=None, options=None):
+        if self.name_by_seed and seed is None:
+            raise ValueError("RecordMaskVideo(name_by_seed=True) names each video by its episode seed: pass reset(seed=...)")
         self._finish()
         obs, info = self.env.reset(seed=seed, options=options)
         self._plan, self._sparsity, self._latency = None, [], []
-        self._open()
+        self._open(seed)
         self._write_frame()
         return obs, info
 
@@ -55,9 +62,7 @@ class RecordMaskVideo(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         tts = info.get("tts", {})
         if tts.get("inferred"):
-            self._plan = np.asarray(tts["plan"])[0]
-            self._sparsity.append(float(tts["sparsity"]))
-            self._latency.append(float(tts["latency_ms"]["total"]))
+            self.show_inference(np.asarray(tts["plan"])[0], float(tts["sparsity"]), float(tts["latency_ms"]["total"]))
         self._write_frame()
         if terminated or truncated:
             self._finish()
@@ -66,6 +71,12 @@ class RecordMaskVideo(gym.Wrapper):
     def close(self):
         self._finish()
         super().close()
+
+    def show_inference(self, plan: np.ndarray, sparsity: float, latency_ms: float) -> None:
+        """The plan ``[K, 3L]`` of this env's latest inference, drawn from the next frame on."""
+        self._plan = np.asarray(plan)
+        self._sparsity.append(float(sparsity))
+        self._latency.append(float(latency_ms))
 
     # ------------------------------------------------------------------ drawing
     def compose(self, frame: np.ndarray) -> np.ndarray:
@@ -95,10 +106,11 @@ class RecordMaskVideo(gym.Wrapper):
         return np.pad(out, ((0, 0), (0, pad_w), (0, 0)), constant_values=255)
 
     # ------------------------------------------------------------------ file handling
-    def _open(self) -> None:
+    def _open(self, seed: int | None) -> None:
         import imageio.v2 as imageio
 
-        self._path = self.folder / f"rollout_{self.rollout_index:04d}.mp4"
+        name = f"seed_{seed}" if self.name_by_seed else f"rollout_{self.rollout_index:04d}"
+        self._path = self.folder / f"{name}.mp4"
         self.rollout_index += 1
         self.frames_written = 0
         try:

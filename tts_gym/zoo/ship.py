@@ -29,13 +29,23 @@ def _results(path: str | None) -> dict | None:
 
 
 def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
+    """Store the policy (fp16) under ``name``. New weights under a shipped name drop that name's
+    results and pruner variants: both were measured or trained on the weights they replace."""
     policy = SparseDiffusionPolicy.load(file)
     target = HERE / f"{name}.pt"
+    previous = target.read_bytes() if target.is_file() else None
     policy.save(target, metadata=policy.metadata, half=True)
     if target.stat().st_size > MAX_FILE_BYTES:
         raise ValueError(f"{target} is {target.stat().st_size / 2**20:.1f} MB, over the 10 MB budget")
     index = _index()
     entry = index["policies"].setdefault(name, {})
+    if previous is not None and previous != target.read_bytes():
+        stale = entry.pop("variants", [])
+        entry.pop("results", None)
+        for variant in stale:
+            (HERE / variant["file"]).unlink(missing_ok=True)
+        print(f"{name}: new weights; dropped its recorded results and {len(stale)} pruner variant(s) "
+              "trained on the old ones (retrain and ship them again)")
     entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe,
                  parameters=sum(p.numel() for p in policy.model.parameters()))
     entry.setdefault("variants", [])
