@@ -14,13 +14,13 @@ for env in kitchen lift can square; do
 done
 
 # 2. dense DP-T (d=128, L=8, 4 heads; DDPM-100), EMA weights
-tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 25 --threads $THREADS --out $OUT/policies/kitchen.pt  # 42 min
+tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 120 --threads $THREADS --out $OUT/policies/kitchen.pt  # 2.3 h at 68 s/epoch
 tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
 tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 100 --threads $THREADS --out $OUT/policies/can.pt     # 90 min
 tts-gym train --dataset $OUT/data/square.hdf5 --config robomimic --epochs 120 --threads $THREADS --out $OUT/policies/square.pt  # 87 min
 
 # 3. reference trajectories: dense DDIM-16 rollouts on training seeds (the windows barely depend on the sampler)
-tts-gym record-rollouts --policy $OUT/policies/kitchen.pt --episodes 40 --out $OUT/rollouts/kitchen.h5
+tts-gym record-rollouts --policy $OUT/policies/kitchen.pt --episodes 32 --envs 4 --out $OUT/rollouts/kitchen.h5
 tts-gym record-rollouts --policy $OUT/policies/lift.pt --episodes 300 --out $OUT/rollouts/lift.h5
 tts-gym record-rollouts --policy $OUT/policies/can.pt --episodes 60 --envs 4 --out $OUT/rollouts/can.h5
 tts-gym record-rollouts --policy $OUT/policies/square.pt --episodes 16 --envs 4 --out $OUT/rollouts/square.h5  # BAC/L2C calibration (no pruner yet)
@@ -28,10 +28,19 @@ tts-gym record-rollouts --policy $OUT/policies/square.pt --episodes 16 --envs 4 
 # 4. pruners (omni-reuse). One trained per sampler at rho 0.95; the other targets are the same pruner
 #    moved by its compute-logit offset (--recalibrate). The DDPM-100 pruner starts from the DDIM-16 one.
 P=$OUT/pruners
+# Kitchen: the DDIM-16 pruner is trained at rho 0.90 (3 epochs, then 15 more from it: ~35 min) and moved
+# to 0.95; the DDPM-100 one starts from it, is trained at 0.95 for 40 min and moved to 0.90.
+tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
+    --sampler ddim --steps 16 --epochs 3 --out $P/kitchen_ddim16_rho0.90_e3.pt --threads $THREADS
+tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
+    --sampler ddim --steps 16 --epochs 15 --init $P/kitchen_ddim16_rho0.90_e3.pt --out $P/kitchen_ddim16_rho0.90.pt --threads $THREADS
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 \
-    --sampler ddim --steps 16 --epochs 4 --out $P/kitchen_ddim16_rho0.95.pt --threads $THREADS
-tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 \
-    --sampler ddpm --steps 100 --epochs 1 --max-minutes 40 --out $P/kitchen_ddpm100_rho0.95.pt --threads $THREADS
+    --sampler ddim --steps 16 --recalibrate $P/kitchen_ddim16_rho0.90.pt --out $P/kitchen_ddim16_rho0.95.pt
+tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 --segment-frames 5 \
+    --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 40 --init $P/kitchen_ddim16_rho0.90.pt \
+    --out $P/kitchen_ddpm100_rho0.95.pt --threads $THREADS
+tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 --segment-frames 5 \
+    --sampler ddpm --steps 100 --recalibrate $P/kitchen_ddpm100_rho0.95.pt --out $P/kitchen_ddpm100_rho0.90.pt
 tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --rho 0.95 --segment-frames 5 \
     --sampler ddim --steps 16 --epochs 12 --max-minutes 45 --out $P/lift_ddim16_rho0.95.pt --threads $THREADS
 tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --rho 0.95 --segment-frames 5 \
@@ -42,7 +51,7 @@ tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.
 tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.h5 --rho 0.95 --segment-frames 5 \
     --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 30 --init $P/can_ddim16_rho0.95.pt \
     --out $P/can_ddpm100_rho0.95.pt --threads $THREADS
-for task in kitchen lift can; do
+for task in lift can; do
   frames=$([ $task = lift ] && echo 5 || echo 6)
   for sampler in ddim16 ddpm100; do
     [ -f $P/${task}_${sampler}_rho0.95.pt ] || continue
