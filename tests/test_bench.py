@@ -156,6 +156,18 @@ def test_amdahl_limit():
         amdahl_limit(100.0, 10.0, 0.9, 1.0)
 
 
+def test_a_speed_only_bench_plots_speed_alone(tmp_path):
+    """--episodes 0: no success to plot; the report must not fail on an empty log-scaled axis."""
+    policy = policy_for_tiny_env()
+    windows = list(np.random.default_rng(0).normal(size=(4, 2, OBS_DIM)).astype(np.float32))
+    methods = standard_methods(policy, None, quick=True)
+    run_bench(policy, "tiny", methods, windows, tmp_path, episodes=0, repeats=3, progress=False)
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(tmp_path / "bench.png").shape[:2]
+    assert width < 1.5 * height  # one panel (speed vs sparsity), not two
+
+
 def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
     policy = policy_for_tiny_env()
     windows = list(np.random.default_rng(0).normal(size=(4, 2, OBS_DIM)).astype(np.float32))

@@ -221,51 +221,64 @@ def success_error_bar(row: dict, score: float) -> list[list[float]] | None:
 
 
 def plot(by_policy: dict[str, list[dict]], out: Path) -> None:
+    """``bench.png``: success against speedup (when any row has episodes) beside speedup against sparsity."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    scores = [success_score(row) for rows in by_policy.values() for row in rows]
+    measured = [score for score in scores if score is not None]
+    fig, axes = plt.subplots(1, 2 if measured else 1, figsize=(12 if measured else 6, 4.5), squeeze=False)
+    if measured:  # a speed-only bench (--episodes 0) has nothing to put on a success axis
+        plot_success(axes[0][0], by_policy, top=max(measured) or 1.0)
+    plot_speed(axes[0][-1], by_policy)
+    fig.tight_layout()
+    fig.savefig(out / "bench.png", dpi=120)
+    plt.close(fig)
+
+
+def plot_success(ax, by_policy: dict[str, list[dict]], top: float) -> None:
+    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     families = sorted({row["family"] for rows in by_policy.values() for row in rows})
     colours = dict(zip(families, plt.get_cmap("tab10").colors))
-    scores = [success_score(row) for rows in by_policy.values() for row in rows]
-    top = max([score for score in scores if score is not None], default=0.0) or 1.0
     labelled: list[tuple[float, float]] = []
-    for name, rows in by_policy.items():
+    for rows in by_policy.values():
         for row in rows:
             score = success_score(row)
             if score is not None:  # colour: family; marker: DDPM-100 (o) or fewer steps (^)
-                axes[0].errorbar(row["speedup"], score, yerr=success_error_bar(row, score), color=colours[row["family"]],
-                                 fmt="o" if row["steps"] == rows[0]["steps"] else "^", elinewidth=0.6, capsize=2)
+                ax.errorbar(row["speedup"], score, yerr=success_error_bar(row, score), color=colours[row["family"]],
+                            fmt="o" if row["steps"] == rows[0]["steps"] else "^", elinewidth=0.6, capsize=2)
                 # rows at about the same place (e.g. BAC and DDIM at one speed) stack their labels
                 where = (np.log10(row["speedup"]), score / top)
                 crowd = sum(abs(x - where[0]) < 0.2 and abs(y - where[1]) < 0.04 for x, y in labelled)
                 labelled.append(where)
-                axes[0].annotate(row["method"], (row["speedup"], score), fontsize=6, xytext=(3, 3 + 8 * crowd),
-                                 textcoords="offset points")
+                ax.annotate(row["method"], (row["speedup"], score), fontsize=6, xytext=(3, 3 + 8 * crowd),
+                            textcoords="offset points")
+    for family, colour in colours.items():
+        ax.scatter([], [], color=colour, label=family)
+    ax.set_xscale("log")
+    ax.margins(y=0.12)  # room for stacked labels under the title
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(  # 2x, 3x, 5x, 20x, ...: enough to read, none overlapping
+        lambda value, _: f"{value:g}x" if round(value / 10 ** np.floor(np.log10(value))) in (2, 3, 5) else ""))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.legend(fontsize=7)
+    ax.set_xlabel("speedup over dense (batch 1)"), ax.set_ylabel("success rate, 95% CI (multi-task: mean tasks done)")
+    ax.set_title("success vs speedup")
+
+
+def plot_speed(ax, by_policy: dict[str, list[dict]]) -> None:
+    for name, rows in by_policy.items():
         sparse = sorted((r for r in rows if r["steps"] == rows[0]["steps"]), key=lambda r: r["sparsity"])
-        axes[1].scatter([r["sparsity"] for r in sparse], [r["speedup"] for r in sparse], label=name)
+        ax.scatter([r["sparsity"] for r in sparse], [r["speedup"] for r in sparse], label=name)
         if sparse:
             dense, floor = sparse[0]["dense_latency_ms"], np.median([r["floor_ms"] for r in sparse])
             grid = np.linspace(0, 0.99, 100)
             share = floor_compute_share(sparse[0]["steps"])
             grid = grid[grid <= 1 - share]
-            axes[1].plot(grid, [amdahl_limit(dense, floor, s, share) for s in grid], "--", label=f"{name} Amdahl limit")
-    for family, colour in colours.items():
-        axes[0].scatter([], [], color=colour, label=family)
-    axes[0].set_xscale("log")
-    axes[0].margins(y=0.12)  # room for stacked labels under the title
-    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
-    axes[0].xaxis.set_minor_formatter(FuncFormatter(  # 2x, 3x, 5x, 20x, ...: enough to read, none overlapping
-        lambda value, _: f"{value:g}x" if round(value / 10 ** np.floor(np.log10(value))) in (2, 3, 5) else ""))
-    axes[0].tick_params(axis="x", which="minor", labelsize=7)
-    axes[0].legend(fontsize=7)
-    axes[0].set_xlabel("speedup over dense (batch 1)"), axes[0].set_ylabel("success rate, 95% CI (multi-task: mean tasks done)")
-    axes[0].set_title("success vs speedup")
-    axes[1].set_xlabel("sparsity"), axes[1].set_ylabel("speedup"), axes[1].set_title("speedup vs sparsity")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "bench.png", dpi=120)
-    plt.close(fig)
+            ax.plot(grid, [amdahl_limit(dense, floor, s, share) for s in grid], "--", label=f"{name} Amdahl limit")
+    ax.set_xlabel("sparsity"), ax.set_ylabel("speedup"), ax.set_title("speedup vs sparsity")
+    ax.legend(fontsize=7)
