@@ -2,7 +2,9 @@
 import json
 
 import pytest
+import torch
 
+from helpers import tiny_policy
 from tts_gym.zoo import ship
 
 
@@ -38,10 +40,6 @@ def test_results_for_an_unshipped_variant_are_refused_unchanged(index, tmp_path)
 
 
 def test_new_weights_under_a_shipped_name_drop_its_results_and_pruners(tmp_path, monkeypatch):
-    import torch
-
-    from helpers import tiny_policy
-
     monkeypatch.setattr(ship, "HERE", tmp_path / "zoo")
     monkeypatch.setattr(ship, "INDEX", tmp_path / "zoo" / "index.json")
     (tmp_path / "zoo").mkdir()

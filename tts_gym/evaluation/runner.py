@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..wrappers.record_video import RecordMaskVideo
+from ..wrappers.record_video import DEFAULT_FPS, RecordMaskVideo
 from .metrics import EpisodeResult
 
 
@@ -42,9 +42,10 @@ def run_episodes(
     """Run one episode per seed; ``on_inference(slot, seed, obs_window, sparsity, ms)`` sees every inference."""
     seeds = list(seeds)
     num_envs = max(1, min(num_envs, len(seeds)))
-    envs = [make_env(env_id, render=video_dir is not None, **(env_kwargs or {})) for _ in range(num_envs)]
-    if video_dir is not None:
-        envs = [RecordMaskVideo(env, video_dir, fps=env.metadata.get("render_fps", 20), name_by_seed=True)
+    filming = video_dir is not None
+    envs = [make_env(env_id, render=filming, **(env_kwargs or {})) for _ in range(num_envs)]
+    if filming:
+        envs = [RecordMaskVideo(env, video_dir, fps=env.metadata.get("render_fps", DEFAULT_FPS), name_by_seed=True)
                 for env in envs]
     queue = iter(seeds)
     slots: list[EpisodeResult | None] = [None] * num_envs  # the episode each env is running
@@ -76,7 +77,7 @@ def run_episodes(
                     result = slots[slot]
                     result.act_ms.append(record.latency_ms["total"])
                     result.sparsity.append(float((record.plan[row] != 0).mean()))
-                    if video_dir is not None:
+                    if filming:
                         envs[slot].show_inference(record.plan[row], result.sparsity[-1], record.latency_ms["total"])
                     if on_inference is not None:
                         on_inference(int(slot), result.seed, record.obs_window[row], result.sparsity[-1],

@@ -21,6 +21,7 @@ from .mask_image import plan_image
 
 log = logging.getLogger(__name__)
 MACRO_BLOCK = 16  # video encoders want frame sides divisible by this
+DEFAULT_FPS = 20  # for envs that declare no render_fps
 TEXT_HEIGHT = 48
 
 
@@ -29,7 +30,7 @@ def _round_up(value: int, multiple: int = MACRO_BLOCK) -> int:
 
 
 class RecordMaskVideo(gym.Wrapper):
-    def __init__(self, env: gym.Env, folder: str | Path, fps: int = 20, height: int = 256,
+    def __init__(self, env: gym.Env, folder: str | Path, fps: int = DEFAULT_FPS, height: int = 256,
                  name_by_seed: bool = False) -> None:
         super().__init__(env)
         if env.render_mode != "rgb_array":
@@ -62,7 +63,7 @@ class RecordMaskVideo(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         tts = info.get("tts", {})
         if tts.get("inferred"):
-            self.show_inference(np.asarray(tts["plan"])[0], float(tts["sparsity"]), float(tts["latency_ms"]["total"]))
+            self.show_inference(np.asarray(tts["plan"])[0], tts["sparsity"], tts["latency_ms"]["total"])
         self._write_frame()
         if terminated or truncated:
             self._finish()
