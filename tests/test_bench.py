@@ -8,7 +8,8 @@ import torch
 from tts_gym import PolicyConfig, SparseDiffusionPolicy
 from tts_gym.backbone.sampler import SamplerConfig
 from tts_gym.evaluation.bench import (
-    record_row, run_bench, select_methods, speed_of, standard_methods, success_error_bar, success_score, table_order,
+    markdown_table, record_row, run_bench, select_methods, speed_of, standard_methods, success_error_bar, success_score,
+    table_order,
 )
 from tts_gym.evaluation.flops import count_inference_flops
 from tts_gym.sparsity.planners.static import interval_planner
@@ -130,6 +131,16 @@ def test_table_lists_anchors_before_learned_planners():
         ("ddim-25", "ddim", 25, 0.0), ("dense", "dense", 100, 0.0), ("ddim-10", "ddim", 10, 0.0)]]
     assert [r["method"] for r in sorted(rows, key=table_order)] == [
         "dense", "ddim-10", "ddim-25", "interval-2", "omni-ddpm100-0.90", "omni-ddim16-0.90"]
+
+
+def test_table_shows_every_task_level_a_row_reports():
+    kitchen = [{"method": "dense", "success_rate": 0.02, "p1": 0.82, "p2": 0.5, "p3": 0.06, "p4": 0.02},
+               {"method": "ddim-16"}]  # a speed-only row beside it
+    header, _, dense, ddim = markdown_table(kitchen).splitlines()
+    assert header.split(" | ")[3:8] == ["success_rate", "p1", "p2", "p3", "p4"]
+    assert dense.split(" | ")[4:8] == ["0.82", "0.50", "0.06", "0.02"]
+    assert ddim.split(" | ")[4:8] == ["-"] * 4
+    assert " p1 " not in markdown_table([{"method": "dense", "success_rate": 0.9}])  # one-task env: no levels
 
 
 def test_success_plot_counts_every_task_level():

@@ -156,19 +156,32 @@ def record_row(results_path: Path, key: str, row: dict) -> dict:
     return results
 
 
-COLUMNS = [("method", "{}"), ("steps", "{}"), ("sparsity", "{:.1%}"), ("success_rate", "{:.2f}"), ("p1", "{:.2f}"),
-           ("p4", "{:.2f}"),
+COLUMNS = [("method", "{}"), ("steps", "{}"), ("sparsity", "{:.1%}"), ("success_rate", "{:.2f}"),
            ("gflops", "{:.2f}"), ("flops_cut", "{:.1%}"), ("latency_ms", "{:.1f}"), ("latency_iqr_ms", "{:.1f}"),
            ("speedup", "{:.2f}x"), ("speedup_over_own_dense", "{:.2f}x"), ("amdahl_limit", "{:.2f}x"),
            ("share_of_limit", "{:.0%}"),
            ("actions_per_s", "{:.0f}"), ("speedup_batch8", "{:.2f}x")]
 
 
+def is_task_level(key: str) -> bool:
+    """``p1``, ``p2``, ...: the share of episodes completing at least n tasks (multi-task envs only)."""
+    return key[:1] == "p" and key[1:].isdigit()
+
+
+def table_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    """COLUMNS with one column per task level the rows report after the success rate: every level of
+    Kitchen, none for a one-task env."""
+    levels = sorted({key for row in rows for key in row if is_task_level(key)}, key=lambda key: int(key[1:]))
+    after_success = [column for column, _ in COLUMNS].index("success_rate") + 1
+    return COLUMNS[:after_success] + [(level, "{:.2f}") for level in levels] + COLUMNS[after_success:]
+
+
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = table_columns(rows)
+    lines = ["| " + " | ".join(c for c, _ in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = []
-        for column, fmt in COLUMNS:
+        for column, fmt in columns:
             value = row.get(column)
             cells.append("-" if value is None else fmt.format(value))
         lines.append("| " + " | ".join(cells) + " |")
@@ -208,8 +221,8 @@ def success_score(row: dict) -> float | None:
 
 
 def task_levels(row: dict) -> list[float]:
-    """p1, p2, ...: the share of episodes completing at least n tasks (multi-task envs only)."""
-    return [value for key, value in row.items() if key[:1] == "p" and key[1:].isdigit()]
+    """The row's p1, p2, ... values in order."""
+    return [row[key] for key in sorted((key for key in row if is_task_level(key)), key=lambda key: int(key[1:]))]
 
 
 def success_error_bar(row: dict, score: float) -> list[list[float]] | None:
