@@ -119,6 +119,21 @@ def test_save_load_round_trip(tmp_path):
 
 
 
+def test_a_planner_file_loads_only_into_the_weights_it_was_trained_on(tmp_path):
+    trained_on = tiny_policy(sampler=SamplerConfig(), seed=0)
+    planner = random_fixed_planner(trained_on)
+    planner_file = trained_on.with_planner(planner).save_planner(tmp_path / "planner.pt")
+    shipped_copy = SparseDiffusionPolicy.load(trained_on.save(tmp_path / "half.pt", half=True))
+    np.testing.assert_array_equal(shipped_copy.with_planner_file(planner_file).planner.fixed, planner.fixed)
+    retrained = tiny_policy(sampler=SamplerConfig(), seed=1)  # same backbone config, other weights
+    with pytest.raises(CheckpointError, match="trained on other weights"):
+        retrained.with_planner_file(planner_file)
+    with torch.no_grad():
+        shipped_copy.normalizer.fields["action"].scale.mul_(2)  # refit on other data
+    with pytest.raises(CheckpointError, match="trained on other weights"):
+        shipped_copy.with_planner_file(planner_file)
+
+
 def test_saving_the_same_policy_again_gives_the_same_bytes(tmp_path):
     p = tiny_policy(sampler=SamplerConfig(), planner=None)
     first = p.save(tmp_path / "policy.pt", half=True).read_bytes()

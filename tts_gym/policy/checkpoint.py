@@ -6,6 +6,7 @@ small; they load back as fp32.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -92,24 +93,43 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def weights_digest(model: dict[str, torch.Tensor], normalizer: dict[str, torch.Tensor]) -> str:
+    """A fingerprint of the weights a planner was trained on. The model is hashed at the fp16 precision
+    shipped files store, so a trained policy and its fp16 shipped copy share one digest."""
+    digest = hashlib.sha256()
+    for part, state, half in (("model", model, True), ("normalizer", normalizer, False)):
+        stored = _to_storage(state, half)
+        for key in sorted(stored):
+            digest.update(f"{part}.{key}:{tuple(stored[key].shape)}:{stored[key].dtype};".encode())
+            digest.update(stored[key].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 PLANNER_FORMAT = "tts_gym.planner"
 
 
 def save_planner_checkpoint(path: str | os.PathLike, *, planner: tuple[str, dict[str, Any]], sampler: dict[str, Any],
-                            backbone: dict[str, Any], metadata: dict[str, Any] | None = None) -> Path:
-    """A planner alone (a few hundred kB), for the backbone and sampler it was trained with."""
+                            backbone: dict[str, Any], weights: str, metadata: dict[str, Any] | None = None) -> Path:
+    """A planner alone (a few hundred kB), for the backbone, weights and sampler it was trained with."""
     payload = {"format": PLANNER_FORMAT, "format_version": FORMAT_VERSION,
                "planner": {"name": planner[0], "state": planner[1]}, "sampler": sampler, "backbone": backbone,
-               "metadata": metadata or {}}
+               "weights": weights, "metadata": metadata or {}}
     return save_torch(payload, path)
 
 
-def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any]) -> dict[str, Any]:
+def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any], weights: str) -> dict[str, Any]:
+    """Refuses a planner of another backbone, or of other weights of the same backbone: its plans were
+    learned on what those weights compute. Files without a digest (written before it existed) load."""
     path = Path(path)
     payload = _read(path, "planner file")
     if not isinstance(payload, dict) or payload.get("format") != PLANNER_FORMAT:
         raise CheckpointError(f"{path} is not a tts_gym planner file (expected format {PLANNER_FORMAT!r})")
     if payload.get("backbone") != backbone:
         raise CheckpointError(f"{path} was trained for backbone {payload.get('backbone')}, not {backbone}")
+    if payload.get("weights", weights) != weights:
+        raise CheckpointError(
+            f"{path} was trained on other weights (digest {payload['weights']}) than this policy's ({weights}); "
+            "train a pruner for these weights (tts-gym train-pruner) or load the policy it was trained on"
+        )
     payload["planner"]["state"] = _to_float32(payload["planner"]["state"])
     return payload

@@ -23,7 +23,7 @@ from ..sparsity.executor import PlanExecutor
 from ..sparsity.plan import PLAN_DTYPE, enforce_warmup, sparsity
 from ..sparsity.planners import DensePlanner, Planner, planner_from_state
 from .checkpoint import (
-    CheckpointError, load_checkpoint, load_planner_checkpoint, save_checkpoint, save_planner_checkpoint,
+    CheckpointError, load_checkpoint, load_planner_checkpoint, save_checkpoint, save_planner_checkpoint, weights_digest,
 )
 from .config import PolicyConfig
 from .observation import ObservationError, flatten_observation
@@ -258,11 +258,14 @@ class SparseDiffusionPolicy:
         backbone = self.config.to_dict()["backbone"]
         return save_planner_checkpoint(path, planner=(self.planner.name, self.planner.state()),
                                        sampler=self.config.to_dict()["sampler"], backbone=backbone,
-                                       metadata=metadata)
+                                       weights=self.weights_digest(), metadata=metadata)
+
+    def weights_digest(self) -> str:
+        return weights_digest(self.model.state_dict(), self.normalizer.state_dict())
 
     def with_planner_file(self, path: str | os.PathLike) -> "SparseDiffusionPolicy":
-        """These weights under a saved planner and its sampler; refuses a planner of another backbone."""
-        payload = load_planner_checkpoint(path, self.config.to_dict()["backbone"])
+        """These weights under a saved planner and its sampler; refuses a planner of other weights."""
+        payload = load_planner_checkpoint(path, self.config.to_dict()["backbone"], self.weights_digest())
         planner = planner_from_state(payload["planner"]["name"], payload["planner"]["state"])
         policy = self.with_planner(planner, SamplerConfig(**payload["sampler"]))
         policy.metadata = {**self.metadata, "planner": payload.get("metadata", {})}
