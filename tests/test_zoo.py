@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers import tiny_policy
+from tts_gym import SparseDiffusionPolicy
 from tts_gym.zoo import ship
 
 
@@ -58,6 +59,8 @@ def test_new_weights_under_a_shipped_name_drop_its_results_and_pruners(tmp_path,
     ship.INDEX.write_text(json.dumps(entry))
 
     ship.ship_policy("tiny", str(first), "recipe", None)  # the same weights again: nothing measured goes stale
+    SparseDiffusionPolicy.load(first).save(first, metadata={"note": "re-saved"})
+    ship.ship_policy("tiny", str(first), "recipe", None)  # other metadata, same weights: still nothing
     entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
     assert entry["results"]["ddpm100"]["p1"] == 0.5 and len(entry["variants"]) == 1 and pruner.is_file()
 

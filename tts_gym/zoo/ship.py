@@ -33,13 +33,13 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
     results and pruner variants: both were measured or trained on the weights they replace."""
     policy = SparseDiffusionPolicy.load(file)
     target = HERE / f"{name}.pt"
-    previous = target.read_bytes() if target.is_file() else None
+    previous = SparseDiffusionPolicy.load(target).weights_digest() if target.is_file() else None
     policy.save(target, metadata=policy.metadata, half=True)
     if target.stat().st_size > MAX_FILE_BYTES:
         raise ValueError(f"{target} is {target.stat().st_size / 2**20:.1f} MB, over the 10 MB budget")
     index = _index()
     entry = index["policies"].setdefault(name, {})
-    if previous is not None and previous != target.read_bytes():
+    if previous is not None and previous != policy.weights_digest():
         stale = entry.pop("variants", [])
         entry.pop("results", None)
         for variant in stale:
