@@ -28,6 +28,7 @@ from ..sparsity.planners.base import DensePlanner, FixedPlanner
 from .evaluate import evaluate
 from .flops import count_inference_flops
 from .latency import amdahl_limit, floor_compute_share, floor_planner, interleaved_latency
+from .metrics import task_level_keys
 
 BATCH_FOR_SCALING = 8
 
@@ -163,15 +164,10 @@ COLUMNS = [("method", "{}"), ("steps", "{}"), ("sparsity", "{:.1%}"), ("success_
            ("actions_per_s", "{:.0f}"), ("speedup_batch8", "{:.2f}x")]
 
 
-def is_task_level(key: str) -> bool:
-    """``p1``, ``p2``, ...: the share of episodes completing at least n tasks (multi-task envs only)."""
-    return key[:1] == "p" and key[1:].isdigit()
-
-
 def table_columns(rows: list[dict]) -> list[tuple[str, str]]:
     """COLUMNS with one column per task level the rows report after the success rate: every level of
     Kitchen, none for a one-task env."""
-    levels = sorted({key for row in rows for key in row if is_task_level(key)}, key=lambda key: int(key[1:]))
+    levels = task_level_keys({key for row in rows for key in row})
     after_success = [column for column, _ in COLUMNS].index("success_rate") + 1
     return COLUMNS[:after_success] + [(level, "{:.2f}") for level in levels] + COLUMNS[after_success:]
 
@@ -221,8 +217,8 @@ def success_score(row: dict) -> float | None:
 
 
 def task_levels(row: dict) -> list[float]:
-    """The row's p1, p2, ... values in order."""
-    return [row[key] for key in sorted((key for key in row if is_task_level(key)), key=lambda key: int(key[1:]))]
+    """The row's p1, p2, ... values in order (multi-task envs only)."""
+    return [row[key] for key in task_level_keys(row)]
 
 
 def success_error_bar(row: dict, score: float) -> list[list[float]] | None:

@@ -71,5 +71,15 @@ def summarize(results: Sequence[EpisodeResult]) -> dict:
     if num_tasks:
         completed = np.array([r.num_tasks_completed or 0 for r in results])
         for k in range(1, num_tasks + 1):
-            summary[f"p{k}"] = float((completed >= k).mean()) if n else 0.0
+            summary[task_level_key(k)] = float((completed >= k).mean()) if n else 0.0
     return summary
+
+
+def task_level_key(k: int) -> str:
+    """``p<k>``: the summary key of the share of episodes completing at least k tasks."""
+    return f"p{k}"
+
+
+def task_level_keys(keys) -> list[str]:
+    """The task-level keys among ``keys``, in task order (p1, p2, ..., p10)."""
+    return sorted((key for key in keys if key[:1] == "p" and key[1:].isdigit()), key=lambda key: int(key[1:]))
