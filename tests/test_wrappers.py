@@ -112,6 +112,18 @@ def test_mask_video_decodes_with_one_frame_per_step(tmp_path):
     assert frames[0].shape[0] % 16 == 0 and frames[0].shape[1] % 16 == 0
 
 
+@pytest.mark.parametrize("fps, expected", [(None, 10), (25, 25)])
+def test_mask_video_plays_at_the_env_render_fps_unless_told(tmp_path, fps, expected):
+    imageio = pytest.importorskip("imageio.v2")
+    inner = TinyEnv(length=2, render_mode="rgb_array")
+    inner.metadata = {**inner.metadata, "render_fps": 10}
+    env = RecordMaskVideo(TestTimeSparsity(inner, tiny_policy()), tmp_path, fps=fps)
+    env.reset(seed=0)
+    env.step()
+    env.step()
+    assert imageio.get_reader(tmp_path / "rollout_0000.mp4").get_meta_data()["fps"] == pytest.approx(expected)
+
+
 def test_mask_video_failure_keeps_the_rollout_going(tmp_path, caplog):
     env = RecordMaskVideo(TestTimeSparsity(TinyEnv(length=4, render_mode="rgb_array"), tiny_policy()), tmp_path)
     env.reset(seed=0)

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..wrappers.record_video import DEFAULT_FPS, RecordMaskVideo
+from ..wrappers.record_video import RecordMaskVideo
 from .metrics import EpisodeResult
 
 
@@ -45,7 +45,7 @@ def run_episodes(
     filming = video_dir is not None
     envs = [make_env(env_id, render=filming, **(env_kwargs or {})) for _ in range(num_envs)]
     if filming:
-        envs = [RecordMaskVideo(env, video_dir, fps=env.metadata.get("render_fps", DEFAULT_FPS), name_by_seed=True)
+        envs = [RecordMaskVideo(env, video_dir, name_by_seed=True)
                 for env in envs]
     queue = iter(seeds)
     slots: list[EpisodeResult | None] = [None] * num_envs  # the episode each env is running

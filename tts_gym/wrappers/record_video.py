@@ -30,14 +30,18 @@ def _round_up(value: int, multiple: int = MACRO_BLOCK) -> int:
 
 
 class RecordMaskVideo(gym.Wrapper):
-    def __init__(self, env: gym.Env, folder: str | Path, fps: int = DEFAULT_FPS, height: int = 256,
+    def __init__(self, env: gym.Env, folder: str | Path, fps: int | None = None, height: int = 256,
                  name_by_seed: bool = False) -> None:
+        """``fps`` defaults to the env's ``render_fps``, so a video plays at the speed of the rollout."""
         super().__init__(env)
         if env.render_mode != "rgb_array":
             raise ValueError(f"RecordMaskVideo needs render_mode='rgb_array', the env has {env.render_mode!r}")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.fps, self.height, self.name_by_seed = fps, _round_up(height), name_by_seed
+        self.fps = fps if fps is not None else env.metadata.get("render_fps", DEFAULT_FPS)
+        if self.fps <= 0:
+            raise ValueError(f"RecordMaskVideo needs fps > 0, got {self.fps}")
+        self.height, self.name_by_seed = _round_up(height), name_by_seed
         existing = sorted(self.folder.glob("rollout_*.mp4"))
         self.rollout_index = int(existing[-1].stem.split("_")[1]) + 1 if existing else 0
         self._writer = None
