@@ -8,15 +8,16 @@ OUT=${OUT:-outputs}
 THREADS=${THREADS:-2}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
-# 1. demonstrations (scripted experts, per-seed perturbation on, seeds 0..99; test seeds start at 100000)
-for env in kitchen lift can square; do
+# 1. demonstrations (scripted experts, per-seed perturbation on, seeds from 0; test seeds start at 100000)
+for env in kitchen lift square; do
   python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
 done
+python -m tts_gym.data.collect --env can --episodes 200 --noise 0.1 --out $OUT/data/can.hdf5 --seed-start 0  # 11 min
 
 # 2. dense DP-T (d=128, L=8, 4 heads; DDPM-100), EMA weights
 tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 120 --threads $THREADS --out $OUT/policies/kitchen.pt  # 2.3 h at 68 s/epoch
 tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
-tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 100 --threads $THREADS --out $OUT/policies/can.pt     # 90 min
+tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 65 --threads $THREADS --out $OUT/policies/can.pt      # 107 min
 tts-gym train --dataset $OUT/data/square.hdf5 --config robomimic --epochs 120 --threads $THREADS --out $OUT/policies/square.pt  # 87 min
 
 # 3. reference trajectories: dense DDIM-16 rollouts on training seeds (the windows barely depend on the sampler)
