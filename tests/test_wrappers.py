@@ -121,7 +121,9 @@ def test_mask_video_plays_at_the_env_render_fps_unless_told(tmp_path, fps, expec
     env.reset(seed=0)
     env.step()
     env.step()
-    assert imageio.get_reader(tmp_path / "rollout_0000.mp4").get_meta_data()["fps"] == pytest.approx(expected)
+    env.close()
+    with imageio.get_reader(tmp_path / "rollout_0000.mp4") as video:
+        assert video.get_meta_data()["fps"] == pytest.approx(expected)
 
 
 def test_mask_video_failure_keeps_the_rollout_going(tmp_path, caplog):

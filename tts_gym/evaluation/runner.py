@@ -45,8 +45,7 @@ def run_episodes(
     filming = video_dir is not None
     envs = [make_env(env_id, render=filming, **(env_kwargs or {})) for _ in range(num_envs)]
     if filming:
-        envs = [RecordMaskVideo(env, video_dir, name_by_seed=True)
-                for env in envs]
+        envs = [RecordMaskVideo(env, video_dir, name_by_seed=True) for env in envs]
     queue = iter(seeds)
     slots: list[EpisodeResult | None] = [None] * num_envs  # the episode each env is running
     obs = [None] * num_envs
