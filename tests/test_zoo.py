@@ -67,3 +67,25 @@ def test_new_weights_under_a_shipped_name_drop_its_results_and_pruners(tmp_path,
     ship.ship_policy("tiny", str(second), "recipe", None)
     entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
     assert "results" not in entry and entry["variants"] == [] and not pruner.exists()
+
+
+def test_a_refused_file_leaves_the_shipped_one_and_the_index_as_they_were(tmp_path, monkeypatch):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    monkeypatch.setattr(ship, "HERE", zoo)
+    monkeypatch.setattr(ship, "INDEX", zoo / "index.json")
+    first, retrained = tmp_path / "first.pt", tiny_policy()
+    tiny_policy().save(first)
+    ship.ship_policy("tiny", str(first), "recipe", None)
+    shipped = {path.name: path.read_bytes() for path in zoo.iterdir()}
+
+    with torch.no_grad():
+        next(retrained.model.parameters()).add_(1.0)
+    retrained.save(tmp_path / "retrained.pt")
+    monkeypatch.setattr(ship, "MAX_FILE_BYTES", 1024)
+    with pytest.raises(ValueError, match=r"over the 0 MB budget; .*tiny.pt is unchanged"):
+        ship.ship_policy("tiny", str(tmp_path / "retrained.pt"), "recipe", None)
+    retrained.save_planner(tmp_path / "pruner_of_other_weights.pt")
+    with pytest.raises(ValueError, match="pruner_of_other_weights.pt was trained on other weights"):
+        ship.ship_pruner("tiny", str(tmp_path / "pruner_of_other_weights.pt"), 0.9, "ddpm", 100, "recipe", None)
+    assert {path.name: path.read_bytes() for path in zoo.iterdir()} == shipped

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..policy.policy import SparseDiffusionPolicy
@@ -28,15 +30,29 @@ def _results(path: str | None) -> dict | None:
     return json.loads(Path(path).read_text()) if path else None
 
 
+@contextmanager
+def _staged(target: Path):
+    """A path beside ``target`` that replaces it only if the block completes: a file refused by
+    a check never overwrites the shipped one, which the index and its pruners still refer to."""
+    staging = target.with_name(f".{target.name}.staging")
+    try:
+        yield staging
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 def ship_policy(name: str, file: str, recipe: str, results: str | None) -> Path:
     """Store the policy (fp16) under ``name``. New weights under a shipped name drop that name's
     results and pruner variants: both were measured or trained on the weights they replace."""
     policy = SparseDiffusionPolicy.load(file)
     target = HERE / f"{name}.pt"
     previous = SparseDiffusionPolicy.load(target).weights_digest() if target.is_file() else None
-    policy.save(target, metadata=policy.metadata, half=True)
-    if target.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{target} is {target.stat().st_size / 2**20:.1f} MB, over the 10 MB budget")
+    with _staged(target) as staging:
+        policy.save(staging, metadata=policy.metadata, half=True)
+        if staging.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{name}: the fp16 file is {staging.stat().st_size / 2**20:.1f} MB, over the "
+                             f"{MAX_FILE_BYTES / 2**20:.0f} MB budget; {target} is unchanged")
     index = _index()
     entry = index["policies"].setdefault(name, {})
     if previous is not None and previous != policy.weights_digest():
@@ -76,8 +92,8 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
     if name not in index["policies"]:
         raise ValueError(f"ship the policy {name!r} before its pruners")
     target = HERE / f"{name}_{strategy}_{sampler}{steps}_rho{sparsity:.2f}.pt"
+    SparseDiffusionPolicy.load(HERE / index["policies"][name]["file"]).with_planner_file(file)  # must fit
     shutil.copyfile(file, target)
-    SparseDiffusionPolicy.load(HERE / index["policies"][name]["file"]).with_planner_file(target)  # must fit
     variants = [v for v in index["policies"][name]["variants"] if variant_key(v) != (sparsity, sampler, steps)]
     variants.append({"sparsity": sparsity, "sampler": sampler, "steps": steps, "strategy": strategy,
                      "file": target.name, "recipe": recipe, "results": _results(results)})
