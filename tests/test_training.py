@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +56,22 @@ def test_resume_refuses_a_different_config(tmp_path):
     other = Trainer(data, PRESETS["tiny"].with_overrides(epochs=1, learning_rate=0.5), tmp_path / "a.pt")
     with pytest.raises(ValueError, match="another training config"):
         other.try_resume()
+
+
+def test_fine_tuning_starts_from_the_given_policy_and_refuses_another_backbone(tmp_path):
+    data = write_dataset(tmp_path / "toy.hdf5")
+    config = PRESETS["tiny"].with_overrides(epochs=4, learning_rate=1e-3)
+    trained = Trainer(data, config, tmp_path / "a.pt").train(progress=False)
+    fresh = Trainer(data, config, tmp_path / "b.pt")
+    fresh_loss = fresh.validation_loss()
+    fresh.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")
+    assert fresh.validation_loss() == pytest.approx(trained.val_loss, rel=1e-5)
+    assert trained.val_loss < 0.8 * fresh_loss
+    fresh.train(progress=False, max_epochs=1)
+    assert SparseDiffusionPolicy.load(tmp_path / "b.pt").metadata["init"] == "a.pt"
+    resumed = Trainer(data, config, tmp_path / "b.pt")
+    assert resumed.try_resume() and resumed.init == "a.pt"
+
+    wider = Trainer(data, PRESETS["tiny"].with_overrides(shape=replace(config.shape, n_emb=64)), tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="cannot start from a.pt: its backbone is .*n_emb=32"):
+        wider.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")

@@ -5,6 +5,7 @@ import argparse
 
 import torch
 
+from ..policy.policy import SparseDiffusionPolicy
 from .config import PRESETS
 from .trainer import Trainer
 
@@ -21,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (use 1 when anything else runs: idle OpenMP threads wait on busy cores)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if a run state exists")
+    parser.add_argument("--init", default=None, metavar="POLICY",
+                        help="fine-tune: start from this policy's weights (shipped name or checkpoint), e.g. on more demos")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(args.dataset, config, args.out, args.run_dir)
     if not args.no_resume and trainer.try_resume():
         print(f"resuming from epoch {trainer.epoch} ({trainer.run_dir})")
+    elif args.init:
+        trainer.start_from(SparseDiffusionPolicy.from_pretrained(args.init), args.init)
     result = trainer.train()
     print(f"wrote {result.policy_path}: {result.epochs} epochs, train loss {result.train_loss:.4f}, "
           f"val loss {result.val_loss}, {result.seconds:.0f} s")

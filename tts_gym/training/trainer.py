@@ -113,6 +113,18 @@ class Trainer:
         self.scheduler = config.sampler.make_scheduler()
         self.epoch = 0
         self.history: list[dict] = []
+        self.init: str | None = None  # the policy this run was warm-started from, for the record
+
+    def start_from(self, policy: SparseDiffusionPolicy, source: str) -> None:
+        """Fine-tune: begin from a trained policy's weights (model and EMA). The normalizer stays this
+        dataset's and the schedule starts afresh, so a resumed run needs nothing but its own state."""
+        if policy.config.backbone != self.policy_config.backbone:
+            raise ValueError(f"cannot start from {source}: its backbone is {policy.config.backbone}, "
+                             f"but this recipe and dataset give {self.policy_config.backbone}")
+        weights = policy.model.state_dict()
+        self.model.load_state_dict(weights)
+        self.ema.model.load_state_dict(weights)
+        self.init = source
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -125,6 +137,7 @@ class Trainer:
             "epoch": self.epoch,
             "history": self.history,
             "rng": torch.get_rng_state(),
+            "init": self.init,
         }
 
     def save_state(self) -> None:
@@ -148,6 +161,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
         torch.set_rng_state(state["rng"])
+        self.init = state.get("init")
         return True
 
     # ------------------------------------------------------------------ loops
@@ -207,6 +221,7 @@ class Trainer:
         policy = SparseDiffusionPolicy(self.ema.model, self.normalizer, self.policy_config)
         metadata = {
             "dataset": str(self.dataset_path), "train_config": self.config.to_dict(), "epochs": self.epoch,
+            "init": self.init,
             "history": self.history[-1:] if self.history else [],
         }
         return policy.save(self.out, metadata=json.loads(json.dumps(metadata)))
