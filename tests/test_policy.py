@@ -39,6 +39,21 @@ def test_act_returns_actions_and_runs_inference_every_ta_steps(policy):
     assert set(record.latency_ms) == {"encode", "prune", "decode", "total"}
 
 
+def test_fewer_action_steps_infer_more_often_from_the_same_chunk_start(policy):
+    closed_loop = policy.with_action_steps(2)
+    inferred = []
+    for o in observations(6):
+        closed_loop.act(o)
+        inferred.append(closed_loop.last_act_inferred)
+    assert inferred == [True, False] * 3 and closed_loop.planner is policy.planner
+    first = tiny_policy(seed=0).act(observations(1)[0], generator=torch.Generator().manual_seed(3))
+    np.testing.assert_array_equal(
+        tiny_policy(seed=0).with_action_steps(2).act(observations(1)[0], generator=torch.Generator().manual_seed(3)), first)
+    horizon = policy.config.backbone.horizon
+    with pytest.raises(ValueError, match=f"needs horizon >= {horizon + 1}, got {horizon}"):
+        policy.with_action_steps(horizon - policy.config.backbone.n_obs_steps + 2)
+
+
 def test_queue_holds_chunk_from_index_to_minus_1(policy):
     window = observations(2)
     policy_a = tiny_policy(seed=0)

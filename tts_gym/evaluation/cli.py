@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
+    parser.add_argument("--action-steps", type=int, default=None,
+                        help="actions executed from each predicted chunk before the next act (default: the policy's)")
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
     parser.add_argument("--max-episode-steps", type=int, default=None, help="cap episode length (default: the env's)")
     parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json (reruns resume)")
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
         out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
-        video=Path(args.video) if args.video else None,
+        video=Path(args.video) if args.video else None, action_steps=args.action_steps,
     )
     print(json.dumps(summary, indent=2))
     return 0

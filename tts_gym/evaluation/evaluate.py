@@ -12,21 +12,25 @@ from .runner import run_episodes
 
 
 def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=None, planner_file=None,
-                 seed: int | None = 0) -> SparseDiffusionPolicy:
+                 seed: int | None = 0, action_steps: int | None = None) -> SparseDiffusionPolicy:
     """``from_pretrained`` (a shipped name or a checkpoint path), then an optional planner file,
-    which brings the sampler it was trained for."""
+    which brings the sampler it was trained for, and optionally another number of executed actions."""
     loaded = SparseDiffusionPolicy.from_pretrained(policy, sparsity=sparsity, sampler=sampler, steps=steps, seed=seed)
-    return loaded.with_planner_file(planner_file) if planner_file else loaded
+    loaded = loaded.with_planner_file(planner_file) if planner_file else loaded
+    return loaded.with_action_steps(action_steps) if action_steps else loaded
 
 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
-             progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None) -> dict:
+             progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None,
+             action_steps: int | None = None) -> dict:
     """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
     With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds.
     With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``."""
     if not isinstance(policy, SparseDiffusionPolicy):
-        policy = load_variant(policy, sparsity, sampler, steps, planner_file)
+        policy = load_variant(policy, sparsity, sampler, steps, planner_file, action_steps=action_steps)
+    elif action_steps:
+        policy = policy.with_action_steps(action_steps)
     env_id = env or policy.config.env_id
     if env_id is None:
         raise ValueError("the policy records no env id; pass --env")
@@ -43,7 +47,8 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
-                   planner=policy.planner.name, seed_start=seed_start, max_episode_steps=max_episode_steps)
+                   planner=policy.planner.name, action_steps=policy.config.n_action_steps, seed_start=seed_start,
+                   max_episode_steps=max_episode_steps)
     if out is not None:
         write_json(out / "summary.json", summary)
     return summary

@@ -50,6 +50,3 @@ class PolicyConfig:
             return cls(**data)
         except TypeError as error:
             raise ValueError(f"policy config does not match PolicyConfig: {error}") from error
-
-    def replace_sampler(self, sampler: SamplerConfig) -> "PolicyConfig":
-        return PolicyConfig(self.backbone, sampler, self.n_action_steps, self.obs_keys, self.env_id)

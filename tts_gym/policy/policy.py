@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -239,7 +239,15 @@ class SparseDiffusionPolicy:
     # ------------------------------------------------------------------ variants, save, load
     def with_planner(self, planner: Planner | None, sampler: SamplerConfig | None = None) -> "SparseDiffusionPolicy":
         """The same weights under another planner (and sampler), with a fresh rollout state."""
-        config = self.config if sampler is None else self.config.replace_sampler(sampler)
+        config = self.config if sampler is None else replace(self.config, sampler=sampler)
+        return self._variant(config, planner)
+
+    def with_action_steps(self, n_action_steps: int) -> "SparseDiffusionPolicy":
+        """The same weights and planner executing ``n_action_steps`` of each predicted chunk before
+        the next inference: fewer is more closed-loop, at more acts per episode."""
+        return self._variant(replace(self.config, n_action_steps=n_action_steps), self.planner)
+
+    def _variant(self, config: PolicyConfig, planner: Planner | None) -> "SparseDiffusionPolicy":
         policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner,
                                        overlap_planning=self.overlap_planning)
         policy.generator = self.generator
