@@ -12,12 +12,11 @@ from .runner import run_episodes
 
 
 def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=None, planner_file=None,
-                 seed: int | None = 0, action_steps: int | None = None) -> SparseDiffusionPolicy:
+                 seed: int | None = 0) -> SparseDiffusionPolicy:
     """``from_pretrained`` (a shipped name or a checkpoint path), then an optional planner file,
-    which brings the sampler it was trained for, and optionally another number of executed actions."""
+    which brings the sampler it was trained for."""
     loaded = SparseDiffusionPolicy.from_pretrained(policy, sparsity=sparsity, sampler=sampler, steps=steps, seed=seed)
-    loaded = loaded.with_planner_file(planner_file) if planner_file else loaded
-    return loaded.with_action_steps(action_steps) if action_steps else loaded
+    return loaded.with_planner_file(planner_file) if planner_file else loaded
 
 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
@@ -28,8 +27,8 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds.
     With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``."""
     if not isinstance(policy, SparseDiffusionPolicy):
-        policy = load_variant(policy, sparsity, sampler, steps, planner_file, action_steps=action_steps)
-    elif action_steps:
+        policy = load_variant(policy, sparsity, sampler, steps, planner_file)
+    if action_steps:
         policy = policy.with_action_steps(action_steps)
     env_id = env or policy.config.env_id
     if env_id is None:
