@@ -23,7 +23,7 @@ def test_collect_round_trip(tmp_path):
     with h5py.File(out, "r") as f:
         env_args = json.loads(f["data"].attrs["env_args"])
         assert env_args["env_id"] == "tts_gym/Lift-v0" and env_args["env_name"] == "Lift"
-        assert env_args["seeds"] == [5, 6] and env_args["expert"]["noise"] == 0.1
+        assert env_args["seeds"] == [5, 6] and env_args["expert"] == {"noise": 0.1, "noise_steps": 0.0, "labels": "executed"}
         assert "states" in f["data/demo_0"] and f["data/demo_0/rewards"][-1] == 1
         assert f["data"].attrs["total"] == result.num_samples
 
@@ -39,6 +39,25 @@ def test_collect_round_trip(tmp_path):
     env.close()
 
 
+def test_clean_labels_store_the_expert_action_before_noise(tmp_path):
+    from tts_gym.data.collect import run_episode
+    from tts_gym.envs.experts import make_expert
+    import gymnasium as gym
+
+    env = gym.make("tts_gym/Lift-v0", max_episode_steps=6)
+    recorded = {}
+    for labels in ("executed", "clean"):
+        expert = make_expert(env, noise=0.3, rng=np.random.default_rng(0), noise_steps=4)
+        recorded[labels] = run_episode(env, expert, seed=0, labels=labels)
+    env.close()
+    # same seed, same executed trajectory; only what is stored as the action differs
+    np.testing.assert_array_equal(recorded["executed"]["obs"], recorded["clean"]["obs"])
+    noise = recorded["executed"]["actions"] - recorded["clean"]["actions"]
+    assert np.abs(noise).max() > 0.05
+    with pytest.raises(ValueError, match="labels must be one of"):
+        collect_module.collect("lift", episodes=1, noise=0.1, out=str(tmp_path / "x.hdf5"), labels="noisy")
+
+
 def test_failed_episodes_are_dropped_and_counted(tmp_path, monkeypatch):
     class IdleExpert:
         def reset(self):
@@ -47,7 +66,7 @@ def test_failed_episodes_are_dropped_and_counted(tmp_path, monkeypatch):
         def act(self, obs):
             return np.zeros(7, np.float32)
 
-    monkeypatch.setattr("tts_gym.envs.experts.make_expert", lambda env, noise=0.0, rng=None: IdleExpert())
+    monkeypatch.setattr("tts_gym.envs.experts.make_expert", lambda env, **noise_args: IdleExpert())
     out = tmp_path / "none.hdf5"
     result = collect_module.collect(
         "lift", episodes=1, noise=0.0, out=str(out), max_attempts=1, progress=False, env_kwargs={"max_episode_steps": 3}
@@ -60,5 +79,8 @@ def test_cli_arguments():
     collect_module.add_arguments(parser)
     args = parser.parse_args(["--env", "kitchen", "--episodes", "3", "--noise", "0.2", "--out", "x.hdf5", "--seed-start", "7"])
     assert (args.env, args.episodes, args.noise, args.out, args.seed_start) == ("kitchen", 3, 0.2, "x.hdf5", 7)
+    assert (args.noise_steps, args.labels) == (0.0, "executed")
+    args = parser.parse_args(["--env", "lift", "--episodes", "1", "--out", "x.hdf5", "--noise-steps", "5", "--labels", "clean"])
+    assert (args.noise_steps, args.labels) == (5.0, "clean")
     with pytest.raises(SystemExit):
         parser.parse_args(["--env", "hammer", "--episodes", "1", "--out", "x.hdf5"])

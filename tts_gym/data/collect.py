@@ -4,6 +4,10 @@ Episode ``i`` is reset with seed ``seed_start + i`` and the expert's noise gener
 same number, so any demo can be regenerated from its recorded seed. Failed episodes are dropped (and
 counted) and collection continues with the next seed until ``episodes`` successes are stored or the
 attempt budget is spent. Every stored episode is flushed immediately (see :mod:`robomimic_writer`).
+
+The stored action is the one executed (``labels="executed"``, what a teleoperated dataset holds) or
+the expert's action before noise (``labels="clean"``, DART-style: with correlated noise the data then
+shows how to return to the expert's path; see :mod:`tts_gym.envs.experts.base`).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 from tts_gym.data.robomimic_writer import RobomimicWriter
 
 DEFAULT_NOISE = 0.1
+LABELS = ("executed", "clean")
 MAX_ATTEMPTS_FACTOR = 2  # give up after this many attempts per requested episode
 ROBOMIMIC_ENV_TYPE_ROBOSUITE = 1  # robomimic's EnvType.ROBOSUITE_TYPE
 ROBOMIMIC_ENV_TYPE_GYM = 2  # robomimic's EnvType.GYM_TYPE
@@ -38,7 +43,7 @@ class CollectResult:
     seconds: float = 0.0
 
 
-def _env_args(env, env_id: str, noise: float, seed_start: int, env_kwargs: dict) -> dict:
+def _env_args(env, env_id: str, expert_args: dict, seed_start: int, env_kwargs: dict) -> dict:
     unwrapped = env.unwrapped
     task = getattr(unwrapped, "task", None)
     return {
@@ -47,13 +52,18 @@ def _env_args(env, env_id: str, noise: float, seed_start: int, env_kwargs: dict)
         "env_id": env_id,
         # robosuite: the kwargs robosuite.make got (robomimic's convention); others: gymnasium.make kwargs
         "env_kwargs": dict(getattr(unwrapped, "env_kwargs", {}), **env_kwargs),
-        "expert": {"noise": noise},
+        "expert": expert_args,
         "seed_start": seed_start,
     }
 
 
-def run_episode(env, expert, seed: int) -> dict:
-    """Roll out one episode; returns arrays (obs, actions, rewards, dones, states) and ``success``."""
+def run_episode(env, expert, seed: int, labels: str = "executed") -> dict:
+    """Roll out one episode; returns arrays (obs, actions, rewards, dones, states) and ``success``.
+
+    ``actions`` holds the executed actions, or with ``labels="clean"`` the expert's noise-free ones.
+    """
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
     obs, info = env.reset(seed=seed)
     expert.reset()
     unwrapped = env.unwrapped
@@ -65,7 +75,7 @@ def run_episode(env, expert, seed: int) -> dict:
             states.append(get_state())
         action = expert.act(obs)
         observations.append(obs)
-        actions.append(action)
+        actions.append(expert.clean_action if labels == "clean" else action)
         obs, reward, terminated, truncated, info = env.step(action)
         rewards.append(reward)
         dones.append(terminated)
@@ -91,6 +101,8 @@ def collect(
     max_attempts: Optional[int] = None,
     env_kwargs: Optional[dict] = None,
     progress: bool = True,
+    noise_steps: float = 0.0,
+    labels: str = "executed",
 ) -> CollectResult:
     """Collect ``episodes`` successful expert demonstrations of ``env_id`` into ``out``.
 
@@ -103,6 +115,8 @@ def collect(
         max_attempts: attempt budget (default ``MAX_ATTEMPTS_FACTOR * episodes``).
         env_kwargs: extra ``gymnasium.make`` keyword arguments (recorded in ``env_args``).
         progress: show a tqdm progress bar.
+        noise_steps: correlation time of the noise in steps (0: independent each step).
+        labels: store the ``"executed"`` (noisy) actions or the expert's ``"clean"`` ones.
     """
     import gymnasium as gym
     from tqdm import tqdm
@@ -110,21 +124,24 @@ def collect(
     import tts_gym.envs
     from tts_gym.envs.experts import make_expert
 
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
     env_id = tts_gym.envs.resolve_env_id(env_id)
+    expert_args = {"noise": noise, "noise_steps": noise_steps, "labels": labels}
     env_kwargs = dict(env_kwargs or {})
     max_attempts = MAX_ATTEMPTS_FACTOR * episodes if max_attempts is None else max_attempts
     env = gym.make(env_id, **env_kwargs)
     result = CollectResult(out=str(out), env_id=env_id, num_episodes=0, num_failed=0)
     start_time = time.perf_counter()
     try:
-        with RobomimicWriter(out, env.unwrapped.obs_keys, _env_args(env, env_id, noise, seed_start, env_kwargs)) as writer:
+        with RobomimicWriter(out, env.unwrapped.obs_keys, _env_args(env, env_id, expert_args, seed_start, env_kwargs)) as writer:
             bar = tqdm(total=episodes, desc=f"collect {env_id}", unit="demo", disable=not progress)
             for attempt in range(max_attempts):
                 if result.num_episodes >= episodes:
                     break
                 seed = seed_start + attempt
-                expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed))
-                episode = run_episode(env, expert, seed)
+                expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed), noise_steps=noise_steps)
+                episode = run_episode(env, expert, seed, labels)
                 if not episode["success"]:
                     result.num_failed += 1
                     result.failed_seeds.append(seed)
@@ -150,6 +167,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True, choices=sorted(SHORT_NAMES), help="task to collect")
     parser.add_argument("--episodes", type=int, required=True, help="number of successful demos to store")
     parser.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="expert Gaussian action-noise std")
+    parser.add_argument(
+        "--noise-steps", type=float, default=0.0, help="noise correlation time in env steps (0: white noise)"
+    )
+    parser.add_argument(
+        "--labels", choices=LABELS, default="executed",
+        help="store the executed (noisy) actions or the expert's clean ones (DART)",
+    )
     parser.add_argument("--out", required=True, help="output HDF5 file (robomimic layout)")
     parser.add_argument("--seed-start", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--max-attempts", type=int, default=None, help="attempt budget (default 2 x episodes)")
@@ -165,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
         seed_start=args.seed_start,
         max_attempts=args.max_attempts,
         progress=not args.no_progress,
+        noise_steps=args.noise_steps,
+        labels=args.labels,
     )
     summary = asdict(result)
     summary.pop("seeds")

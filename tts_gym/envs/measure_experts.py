@@ -21,7 +21,7 @@ SPEED_STEPS = 200  # steps timed without rendering
 RENDER_SPEED_STEPS = 30  # steps timed with a render() per step
 
 
-def expert_success(env_id: str, episodes: int, noise: float, seed_start: int = 0) -> dict:
+def expert_success(env_id: str, episodes: int, noise: float, seed_start: int = 0, noise_steps: float = 0.0) -> dict:
     """Run the expert on ``episodes`` seeds; returns success rate, lengths and where failures stopped."""
     import gymnasium as gym
 
@@ -34,7 +34,7 @@ def expert_success(env_id: str, episodes: int, noise: float, seed_start: int = 0
     try:
         for seed in range(seed_start, seed_start + episodes):
             obs, _ = env.reset(seed=seed)
-            expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed))
+            expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed), noise_steps=noise_steps)
             expert.reset()
             steps, success = 0, False
             while True:
@@ -54,6 +54,7 @@ def expert_success(env_id: str, episodes: int, noise: float, seed_start: int = 0
         "env": env_id,
         "episodes": episodes,
         "noise": noise,
+        "noise_steps": noise_steps,
         "success_rate": successes / episodes,
         "successes": successes,
         "mean_length": float(np.mean(lengths)),
@@ -96,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", required=True, choices=sorted(SHORT_NAMES))
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--noise-steps", type=float, default=0.0, help="noise correlation time in env steps")
     parser.add_argument("--seed-start", type=int, default=0)
     parser.add_argument("--speed", action="store_true", help="also measure env steps/s (with/without rendering)")
     parser.add_argument("--speed-only", action="store_true", help="only measure env steps/s")
     args = parser.parse_args(argv)
     if not args.speed_only:
-        print(json.dumps(expert_success(args.env, args.episodes, args.noise, args.seed_start)))
+        print(json.dumps(expert_success(args.env, args.episodes, args.noise, args.seed_start, args.noise_steps)))
     if args.speed or args.speed_only:
         print(json.dumps(env_speed(args.env)))
     return 0

@@ -91,8 +91,10 @@ class Stage:
 class KitchenExpert(ScriptedExpert):
     """Closed-loop scripted expert completing microwave, kettle, light switch, slide cabinet."""
 
-    def __init__(self, env, noise: float = 0.0, rng: Optional[np.random.Generator] = None):
-        super().__init__(env, noise, rng)
+    def __init__(
+        self, env, noise: float = 0.0, rng: Optional[np.random.Generator] = None, noise_steps: float = 0.0
+    ):
+        super().__init__(env, noise, rng, noise_steps)
         model = self.env.model
         self.arm = ArmController(model, self.env.data, self.env.joint_limits, self.env.dt)
         site = lambda name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, name)  # noqa: E731

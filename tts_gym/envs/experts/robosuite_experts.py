@@ -70,8 +70,10 @@ def _yaw_of_matrix(rotation: np.ndarray) -> float:
 class RobosuitePickPlaceExpert(ScriptedExpert):
     """Base for the robosuite experts: waypoint bookkeeping and the position/yaw servo."""
 
-    def __init__(self, env, noise: float = 0.0, rng: Optional[np.random.Generator] = None):
-        super().__init__(env, noise, rng)
+    def __init__(
+        self, env, noise: float = 0.0, rng: Optional[np.random.Generator] = None, noise_steps: float = 0.0
+    ):
+        super().__init__(env, noise, rng, noise_steps)
         self.sim_env = self.env.sim_env
         self._plan: list[Waypoint] = []
         self._index = 0
@@ -266,8 +268,10 @@ class SquareExpert(RobosuitePickPlaceExpert):
 _EXPERTS = {"Lift": LiftExpert, "PickPlaceCan": CanExpert, "NutAssemblySquare": SquareExpert}
 
 
-def make_robosuite_expert(env, noise: float = 0.0, rng: Optional[np.random.Generator] = None) -> ScriptedExpert:
+def make_robosuite_expert(
+    env, noise: float = 0.0, rng: Optional[np.random.Generator] = None, noise_steps: float = 0.0
+) -> ScriptedExpert:
     task = env.unwrapped.task
     if task not in _EXPERTS:
         raise ValueError(f"no scripted expert for robosuite task {task!r}")
-    return _EXPERTS[task](env, noise=noise, rng=rng)
+    return _EXPERTS[task](env, noise=noise, rng=rng, noise_steps=noise_steps)
