@@ -1,0 +1,82 @@
+"""Where does a policy lose the task? The scripted expert drives until it enters a stage, then the policy.
+
+    python scripts/handover.py --policy kitchen --env kitchen --stage light_approach --episodes 20
+
+Every episode starts like a test episode (seeds 100000+, per-seed perturbation); the expert (no
+noise) runs until its stage machine enters ``--stage``, then the policy is reset and acts until the
+episode ends. Handing over at successive stages separates "the policy cannot do this sub-task from
+the expert's own states" from "the policy arrives at this sub-task in states the expert never
+visited". Prints one JSON line per episode and a summary line per task: how many episodes completed it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+
+import gymnasium as gym
+import numpy as np
+
+import tts_gym.envs
+from tts_gym import SparseDiffusionPolicy
+from tts_gym.envs.experts import make_expert
+
+DEFAULT_SEED_START = 100_000
+
+
+def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int) -> dict:
+    obs, info = env.reset(seed=seed)
+    expert.reset()
+    handover_step, tasks_at_handover, step = None, [], 0
+    while True:
+        if handover_step is None:
+            action = expert.act(obs)
+            if expert.stage == stage:
+                handover_step, tasks_at_handover = step, list(info.get("tasks_completed", []))
+                policy.reset(seed=seed)
+        if handover_step is not None:
+            action = policy.act(obs)
+        obs, _, terminated, truncated, info = env.step(action)
+        step += 1
+        if terminated or truncated:
+            break
+    return {
+        "seed": seed,
+        "handover_step": handover_step,
+        "tasks_at_handover": tasks_at_handover,
+        "tasks_completed": list(info.get("tasks_completed", [])),
+        "success": bool(info.get("success", False)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", required=True, help="shipped name or checkpoint path")
+    parser.add_argument("--env", required=True, help="short name (kitchen, lift, can, square) or env id")
+    parser.add_argument("--stage", required=True, help="expert stage at which the policy takes over")
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--seed-start", type=int, default=DEFAULT_SEED_START)
+    parser.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"))
+    parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
+    args = parser.parse_args()
+
+    policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
+    env = gym.make(tts_gym.envs.resolve_env_id(args.env))
+    done_per_task: Counter = Counter()
+    never_handed_over = 0
+    try:
+        for seed in range(args.seed_start, args.seed_start + args.episodes):
+            expert = make_expert(env, noise=0.0, rng=np.random.default_rng(seed))
+            record = handover_episode(env, expert, policy, args.stage, seed)
+            never_handed_over += record["handover_step"] is None
+            done_per_task.update(record["tasks_completed"])
+            print(json.dumps(record), flush=True)
+    finally:
+        env.close()
+    summary = {"policy": args.policy, "stage": args.stage, "episodes": args.episodes,
+               "never_handed_over": never_handed_over, "tasks_completed": dict(done_per_task)}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
