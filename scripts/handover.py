@@ -7,6 +7,8 @@ noise) runs until its stage machine enters ``--stage``, then the policy is reset
 episode ends. Handing over at successive stages separates "the policy cannot do this sub-task from
 the expert's own states" from "the policy arrives at this sub-task in states the expert never
 visited". Prints one JSON line per episode and a summary line per task: how many episodes completed it.
+``--trace I`` adds the observation entry ``I`` at every step after the handover to each episode's line
+(``scripts/plot_traces.py`` draws them), e.g. 26, Kitchen's light-switch joint.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ from tts_gym.envs.experts import make_expert
 DEFAULT_SEED_START = 100_000
 
 
-def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int) -> dict:
+def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int,
+                     trace_index: int | None = None) -> dict:
     obs, info = env.reset(seed=seed)
     expert.reset()
-    handover_step, tasks_at_handover, step = None, [], 0
+    handover_step, tasks_at_handover, step, trace = None, [], 0, []
     while True:
         if handover_step is None:
             action = expert.act(obs)
@@ -38,15 +41,20 @@ def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, see
             action = policy.act(obs)
         obs, _, terminated, truncated, info = env.step(action)
         step += 1
+        if handover_step is not None and trace_index is not None:
+            trace.append(round(float(obs[trace_index]), 4))
         if terminated or truncated:
             break
-    return {
+    record = {
         "seed": seed,
         "handover_step": handover_step,
         "tasks_at_handover": tasks_at_handover,
         "tasks_completed": list(info.get("tasks_completed", [])),
         "success": bool(info.get("success", False)),
     }
+    if trace_index is not None:
+        record["trace"] = trace
+    return record
 
 
 def main() -> None:
@@ -58,6 +66,7 @@ def main() -> None:
     parser.add_argument("--seed-start", type=int, default=DEFAULT_SEED_START)
     parser.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"))
     parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
+    parser.add_argument("--trace", type=int, default=None, metavar="I", help="record observation entry I after handover")
     args = parser.parse_args()
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
@@ -67,7 +76,7 @@ def main() -> None:
     try:
         for seed in range(args.seed_start, args.seed_start + args.episodes):
             expert = make_expert(env, noise=0.0, rng=np.random.default_rng(seed))
-            record = handover_episode(env, expert, policy, args.stage, seed)
+            record = handover_episode(env, expert, policy, args.stage, seed, args.trace)
             never_handed_over += record["handover_step"] is None
             done_per_task.update(record["tasks_completed"])
             print(json.dumps(record), flush=True)

@@ -8,7 +8,9 @@ OUT=${OUT:-outputs}
 THREADS=${THREADS:-2}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
-# 1. demonstrations (scripted experts, per-seed perturbation on, seeds from 0; test seeds start at 100000)
+# 1. demonstrations (scripted experts, per-seed perturbation on, seeds from 0; test seeds start at 100000).
+#    The shipped kitchen.pt was trained on demos whose expert stopped pushing the light switch at -0.5;
+#    since commit 8bdb751 it pushes to the stop (-0.65), so Kitchen demos collected now differ there.
 for env in kitchen lift square; do
   python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
 done
