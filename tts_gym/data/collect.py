@@ -57,13 +57,17 @@ def _env_args(env, env_id: str, expert_args: dict, seed_start: int, env_kwargs: 
     }
 
 
+def _check_labels(labels: str) -> None:
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
+
+
 def run_episode(env, expert, seed: int, labels: str = "executed") -> dict:
     """Roll out one episode; returns arrays (obs, actions, rewards, dones, states) and ``success``.
 
     ``actions`` holds the executed actions, or with ``labels="clean"`` the expert's noise-free ones.
     """
-    if labels not in LABELS:
-        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
+    _check_labels(labels)
     obs, info = env.reset(seed=seed)
     expert.reset()
     unwrapped = env.unwrapped
@@ -124,8 +128,7 @@ def collect(
     import tts_gym.envs
     from tts_gym.envs.experts import make_expert
 
-    if labels not in LABELS:
-        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
+    _check_labels(labels)  # before the output file is opened (and truncated)
     env_id = tts_gym.envs.resolve_env_id(env_id)
     expert_args = {"noise": noise, "noise_steps": noise_steps, "labels": labels}
     env_kwargs = dict(env_kwargs or {})

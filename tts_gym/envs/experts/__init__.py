@@ -1,7 +1,8 @@
 """Scripted experts, one per task, behind a single factory.
 
-``make_expert(env, noise, rng, noise_steps)`` picks the expert for ``env.unwrapped``; every expert has ``reset()``
-(call after each ``env.reset``) and ``act(obs) -> np.ndarray``. Experts read the simulator state of
+``make_expert(env, noise, rng, noise_steps)`` picks the expert for ``env.unwrapped``; every expert has
+``reset()`` (call after each ``env.reset``), ``act(obs) -> np.ndarray`` and, after each ``act``, the
+noise-free ``clean_action``. Experts read the simulator state of
 ``env.unwrapped`` (they are privileged, closed-loop controllers used only to generate demonstrations).
 """
 from __future__ import annotations
