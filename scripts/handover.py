@@ -22,8 +22,7 @@ import numpy as np
 import tts_gym.envs
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.envs.experts import make_expert
-
-DEFAULT_SEED_START = 100_000
+from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 
 def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int,
@@ -63,8 +62,8 @@ def main() -> None:
     parser.add_argument("--env", required=True, help="short name (kitchen, lift, can, square) or env id")
     parser.add_argument("--stage", required=True, help="expert stage at which the policy takes over")
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--seed-start", type=int, default=DEFAULT_SEED_START)
-    parser.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"))
+    parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
+    parser.add_argument("--sampler", default="ddim", help="sampler name, as for tts-gym eval")
     parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
     parser.add_argument("--trace", type=int, default=None, metavar="I", help="record observation entry I after handover")
     args = parser.parse_args()

@@ -25,7 +25,7 @@ from ..sparsity.planners.static import (
     bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
 )
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
-from .evaluate import evaluate
+from .evaluate import TEST_SEED_START, evaluate
 from .flops import count_inference_flops
 from .latency import amdahl_limit, floor_compute_share, floor_planner, interleaved_latency
 from .metrics import task_level_keys
@@ -113,7 +113,7 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
 
 
 def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray], out: Path,
-              episodes: int = 50, seed_start: int = 100_000, repeats: int = 30, max_steps: int | None = None,
+              episodes: int = 50, seed_start: int = TEST_SEED_START, repeats: int = 30, max_steps: int | None = None,
               progress: bool = True, num_envs: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"

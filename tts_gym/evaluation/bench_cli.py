@@ -9,7 +9,7 @@ import numpy as np
 from ..zoo import HERE, pretrained
 from ..sparsity.training.trajectories import TrajectoryStore
 from .bench import run_bench, select_methods, standard_methods
-from .evaluate import load_variant
+from .evaluate import TEST_SEED_START, load_variant
 from .runner import run_episodes
 
 
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50, help="success episodes per method (0: speed only)")
     parser.add_argument("--envs", type=int, default=1,
                         help="environments stepped side by side for the success episodes (batched act)")
-    parser.add_argument("--seed-start", type=int, default=100_000)
+    parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--rollouts", default=None, help="trajectory file: windows for timing and BAC/L2C calibration")
     parser.add_argument("--pruner", action="append", default=[], metavar="NAME=FILE",
                         help="extra planner files to compare (shipped pruners are added automatically)")

@@ -5,14 +5,14 @@ import argparse
 import json
 from pathlib import Path
 
-from .evaluate import evaluate
+from .evaluate import TEST_SEED_START, evaluate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", required=True, help="shipped name (see tts_gym.pretrained()) or checkpoint path")
     parser.add_argument("--env", default=None, help="env short name or id (default: the policy's own)")
     parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--seed-start", type=int, default=100_000)
+    parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--sparsity", type=float, default=None, help="shipped pruner variant (e.g. 0.95)")
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")

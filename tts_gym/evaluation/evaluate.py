@@ -19,7 +19,10 @@ def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=N
     return loaded.with_planner_file(planner_file) if planner_file else loaded
 
 
-def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = 100_000, sparsity=None,
+TEST_SEED_START = 100_000  # test episodes start here; demonstrations use seeds from 0
+
+
+def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = TEST_SEED_START, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
              progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None,
              action_steps: int | None = None) -> dict:
