@@ -14,7 +14,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-import tts_gym.envs  # noqa: F401  (registers tts_gym/Kitchen-v0)
+import tts_gym.envs  # noqa: F401  (registers the Kitchen ids)
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.evaluation.latency import interleaved_latency
 from tts_gym.wrappers import RecordMasks, RecordMaskVideo, TestTimeSparsity
@@ -38,7 +38,7 @@ def main() -> None:
                                                    steps=args.steps, seed=0)
     dense = SparseDiffusionPolicy.from_pretrained("kitchen", sampler=args.sampler, steps=args.steps, seed=0)
     out = Path(args.out)
-    env = gym.make("tts_gym/Kitchen-v0", render_mode=None if args.no_video else "rgb_array",
+    env = gym.make(policy.config.env_id, render_mode=None if args.no_video else "rgb_array",
                    **({"max_episode_steps": args.max_steps} if args.max_steps else {}))
     env = RecordMasks(TestTimeSparsity(env, policy), out)
     if not args.no_video:

@@ -75,3 +75,13 @@ def test_fine_tuning_starts_from_the_given_policy_and_refuses_another_backbone(t
     wider = Trainer(data, PRESETS["tiny"].with_overrides(shape=replace(config.shape, n_emb=64)), tmp_path / "c.pt")
     with pytest.raises(ValueError, match="cannot start from a.pt: its backbone is .*n_emb=32"):
         wider.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")
+
+
+def test_obs_range_eps_reaches_the_saved_normalizer(tmp_path):
+    data = write_dataset(tmp_path / "toy.hdf5")  # observation dims span about 1 unit
+    held = Trainer(data, PRESETS["tiny"].with_overrides(obs_range_eps=100.0), tmp_path / "a.pt")
+    stretched = Trainer(data, PRESETS["tiny"], tmp_path / "b.pt")
+    np.testing.assert_allclose(held.normalizer["obs"].scale.numpy(), 1.0)
+    assert (stretched.normalizer["obs"].scale.numpy() != 1.0).all()
+    with pytest.raises(ValueError, match="obs_range_eps must be >= 0"):
+        PRESETS["tiny"].with_overrides(obs_range_eps=-1.0)

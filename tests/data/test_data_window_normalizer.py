@@ -88,6 +88,18 @@ def test_normalizer_state_dict_round_trips_through_torch_save(tmp_path):
     assert set(restored.fields) == {"obs", "action"}
 
 
+def test_dataset_fit_normalizer_holds_barely_moving_obs_dims_constant():
+    twitch = _episode(6)
+    twitch.obs[:, 1] = 5.0 + 1e-3 * np.arange(6)  # spans 0.005: a joint brushed in passing
+    dataset = WindowDataset([twitch], n_obs_steps=2, horizon=4)
+    stretched = dataset.fit_normalizer()["obs"]
+    held = dataset.fit_normalizer(obs_range_eps=0.01)["obs"]
+    assert stretched.normalize(twitch.obs)[:, 1].max() == pytest.approx(1.0)
+    np.testing.assert_allclose(held.normalize(twitch.obs)[:, 1], 1e-3 * np.arange(6), atol=1e-5)
+    np.testing.assert_allclose(held.normalize(twitch.obs)[:, 0], stretched.normalize(twitch.obs)[:, 0])
+    assert dataset.fit_normalizer(obs_range_eps=0.01)["action"].scale.max() < 1  # actions untouched
+
+
 def test_dataset_fit_normalizer_covers_all_rows():
     dataset = WindowDataset([_episode(5), _episode(8, 50)], n_obs_steps=2, horizon=4)
     normalizer = dataset.fit_normalizer()

@@ -56,6 +56,20 @@ def test_flatten_observation_matches(kitchen):
     assert flat.dtype == np.float32 and flat.shape == (59,)
 
 
+def test_positions_observation_is_the_joint_positions():
+    env = gym.make("tts_gym/KitchenPositions-v0")
+    check_env(env.unwrapped, skip_render_check=True)
+    assert env.unwrapped.obs_keys == (("observation", 30),)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(np.full(9, 0.5, np.float32))  # moving: the velocities are far from zero
+    qpos = env.unwrapped.data.qpos
+    assert obs.shape == (30,) and obs.dtype == np.float32
+    np.testing.assert_allclose(obs, qpos[:30], atol=0.01)  # up to FrankaKitchen's observation noise
+    env.close()
+    with pytest.raises(ValueError, match="observation must be one of"):
+        gym.make(KITCHEN, observation="pixels")
+
+
 def test_render_rgb_array():
     env = gym.make(KITCHEN, render_mode="rgb_array", width=64, height=48)
     env.reset(seed=0)

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from tts_gym.data.episode import Episode
-from tts_gym.data.normalizer import Normalizer
+from tts_gym.data.normalizer import DEFAULT_RANGE_EPS, FieldNormalizer, Normalizer
 
 
 def split_episodes(
@@ -112,6 +112,10 @@ class WindowDataset(Dataset):
         rows = torch.clamp(rows, self._episode_first[index], self._episode_last[index])  # edge padding
         return {"obs": self.obs[rows[: self.n_obs_steps]], "action": self.actions[rows]}
 
-    def fit_normalizer(self) -> Normalizer:
-        """Min/max normalizer over every observation and action row of the dataset's episodes."""
-        return Normalizer.fit(obs=self.obs, action=self.actions)
+    def fit_normalizer(self, obs_range_eps: float = DEFAULT_RANGE_EPS) -> Normalizer:
+        """Min/max normalizer over every observation and action row of the dataset's episodes;
+        observation dimensions spanning less than ``obs_range_eps`` are held constant."""
+        return Normalizer({
+            "obs": FieldNormalizer.fit(self.obs, obs_range_eps),
+            "action": FieldNormalizer.fit(self.actions),
+        })

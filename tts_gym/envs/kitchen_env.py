@@ -9,9 +9,16 @@ Why a wrapper rather than ``gym.make("FrankaKitchen-v1")``:
 * the info dict gets the project's keys ``success``, ``tasks_completed``, ``num_tasks_completed``, ``num_tasks``;
 * rendering with shadows and multisampling off is ~10x faster (about 35 ms instead of 400 ms a frame).
 
-Observation layout (``obs_keys = (("observation", 59),)``): arm + finger joint positions (9), their
-velocities (9), kitchen object joint positions (21: burners, light, slide and hinge cabinets,
-microwave, kettle free joint) and their velocities (20). See the FrankaKitchen-v1 documentation.
+Observation layouts (``observation=``):
+
+* ``"full"`` (59, ``tts_gym/Kitchen-v0``): FrankaKitchen-v1's vector: arm + finger joint positions
+  (9), their velocities (9), kitchen object joint positions (21: burners, light, slide and hinge
+  cabinets, microwave, kettle free joint) and their velocities (20);
+* ``"positions"`` (30, ``tts_gym/KitchenPositions-v0``): the joint positions only, D4RL kitchen's layout
+  without its constant goal. The velocities invite shortcuts: the arm's equal the commanded
+  action (a cloned policy can copy its last action), and the objects' are contact noise, which a
+  policy trained on the full vector leans on (pinning the near-constant ones to mid-range drops
+  its p1 from 0.96 to 0.48).
 """
 from __future__ import annotations
 
@@ -28,7 +35,9 @@ from gymnasium_robotics.envs.franka_kitchen.kitchen_env import KitchenEnv as _Up
 
 DEFAULT_TASKS = ("microwave", "kettle", "light switch", "slide cabinet")
 OBS_KEY = "observation"
-OBS_SIZE = 59
+NUM_ROBOT_JOINTS = 9  # 7 arm + 2 finger joints
+NUM_OBJECT_JOINTS = 21
+OBSERVATIONS = ("full", "positions")
 ACTION_SIZE = 9
 MAX_EPISODE_STEPS = 280
 NUM_ARM_JOINTS = 7
@@ -47,6 +56,7 @@ class KitchenEnv(gym.Env):
         render_mode: ``None`` or ``"rgb_array"``.
         width, height: rendered image size.
         max_episode_steps: truncation horizon (the registered id also has a TimeLimit of 280).
+        observation: ``"full"`` or ``"positions"`` (see module docstring).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 12}
@@ -59,9 +69,13 @@ class KitchenEnv(gym.Env):
         width: int = DEFAULT_RENDER_SIZE,
         height: int = DEFAULT_RENDER_SIZE,
         max_episode_steps: int = MAX_EPISODE_STEPS,
+        observation: str = "full",
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+        self.observation = observation
         self.tasks = tuple(tasks)
         self.perturb_init = perturb_init
         self.render_mode = render_mode
@@ -71,8 +85,15 @@ class KitchenEnv(gym.Env):
         )
         self._disable_expensive_rendering()
         self._base_init_qpos = self._kitchen.robot_env.init_qpos.copy()
-        self.obs_keys: tuple[tuple[str, int], ...] = ((OBS_KEY, OBS_SIZE),)
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_SIZE,), dtype=np.float32)
+        full_size = self._kitchen.observation_space[OBS_KEY].shape[0]
+        robot, objects = NUM_ROBOT_JOINTS, NUM_OBJECT_JOINTS
+        self._obs_index = (
+            np.arange(full_size) if observation == "full"
+            else np.r_[0:robot, 2 * robot : 2 * robot + objects]
+        )
+        obs_size = len(self._obs_index)
+        self.obs_keys: tuple[tuple[str, int], ...] = ((OBS_KEY, obs_size),)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(ACTION_SIZE,), dtype=np.float32)
         self.dt = float(self._kitchen.robot_env.dt)
         self._steps = 0
@@ -99,7 +120,7 @@ class KitchenEnv(gym.Env):
 
     def flatten_observation(self, raw_obs: dict) -> np.ndarray:
         """FrankaKitchen-v1's dict observation -> the flat float32 observation of this env."""
-        return np.asarray(raw_obs[OBS_KEY], dtype=np.float32).copy()
+        return np.asarray(raw_obs[OBS_KEY], dtype=np.float32)[self._obs_index]
 
     # -- gymnasium API -------------------------------------------------------------------------
     def _disable_expensive_rendering(self) -> None:

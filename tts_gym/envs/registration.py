@@ -13,10 +13,13 @@ KITCHEN_MAX_EPISODE_STEPS = 280  # FrankaKitchen-v1 / D4RL kitchen horizon
 LIFT_ID = "tts_gym/Lift-v0"
 CAN_ID = "tts_gym/Can-v0"
 SQUARE_ID = "tts_gym/Square-v0"
-KITCHEN_ID = "tts_gym/Kitchen-v0"
+KITCHEN_ID = "tts_gym/Kitchen-v0"  # FrankaKitchen-v1's full 59-d observation (the shipped policy's)
+KITCHEN_POSITIONS_ID = "tts_gym/KitchenPositions-v0"  # joint positions only (30-d, D4RL's layout)
 
 # Short names used on the command line (``tts-gym collect --env lift``).
-SHORT_NAMES: dict[str, str] = {"lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID, "kitchen": KITCHEN_ID}
+SHORT_NAMES: dict[str, str] = {
+    "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID, "kitchen": KITCHEN_ID, "kitchen-positions": KITCHEN_POSITIONS_ID,
+}
 
 _ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
 _KITCHEN_ENTRY_POINT = "tts_gym.envs.kitchen_env:KitchenEnv"
@@ -26,6 +29,7 @@ _SPECS: dict[str, tuple[str, dict, int]] = {
     CAN_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "PickPlaceCan"}, ROBOSUITE_MAX_EPISODE_STEPS),
     SQUARE_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "NutAssemblySquare"}, ROBOSUITE_MAX_EPISODE_STEPS),
     KITCHEN_ID: (_KITCHEN_ENTRY_POINT, {}, KITCHEN_MAX_EPISODE_STEPS),
+    KITCHEN_POSITIONS_ID: (_KITCHEN_ENTRY_POINT, {"observation": "positions"}, KITCHEN_MAX_EPISODE_STEPS),
 }
 
 

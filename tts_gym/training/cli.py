@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None, dest="learning_rate")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--obs-range-eps", type=float, default=None,
+                        help="observation dims spanning less than this are held constant (preset's default)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (use 1 when anything else runs: idle OpenMP threads wait on busy cores)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if a run state exists")
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = PRESETS[args.config].with_overrides(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+        obs_range_eps=args.obs_range_eps,
     )
     trainer = Trainer(args.dataset, config, args.out, args.run_dir)
     if not args.no_resume and trainer.try_resume():

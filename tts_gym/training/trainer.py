@@ -95,7 +95,7 @@ class Trainer:
         window = dict(n_obs_steps=shape.n_obs_steps, horizon=shape.horizon, n_action_steps=shape.n_action_steps)
         self.train_set = WindowDataset(train_eps, **window)
         self.val_set = WindowDataset(val_eps, **window) if val_eps else None
-        self.normalizer = WindowDataset(episodes, **window).fit_normalizer()
+        self.normalizer = WindowDataset(episodes, **window).fit_normalizer(config.obs_range_eps)
         backbone = BackboneConfig(
             action_dim=self.train_set.action_dim, obs_dim=self.train_set.obs_dim, horizon=shape.horizon,
             n_obs_steps=shape.n_obs_steps, n_layer=shape.n_layer, n_head=shape.n_head, n_emb=shape.n_emb,
