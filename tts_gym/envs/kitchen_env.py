@@ -17,8 +17,8 @@ Observation layouts (``observation=``):
 * ``"positions"`` (30, ``tts_gym/KitchenPositions-v0``): the joint positions only, D4RL kitchen's layout
   without its constant goal. The velocities invite shortcuts: the arm's equal the commanded
   action (a cloned policy can copy its last action), and the objects' are contact noise, which a
-  policy trained on the full vector leans on (pinning the near-constant ones to mid-range drops
-  its p1 from 0.96 to 0.48).
+  policy trained on the full vector leans on. Measured so far, a policy trained on positions does
+  no better end to end (BENCHMARKS.md, "Kitchen: what the policy looks at").
 """
 from __future__ import annotations
 
