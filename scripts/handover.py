@@ -8,7 +8,7 @@ episode ends. Handing over at successive stages separates "the policy cannot do 
 the expert's own states" from "the policy arrives at this sub-task in states the expert never
 visited". Prints one JSON line per episode and a summary line per task: how many episodes completed it.
 ``--trace I`` adds the observation entry ``I`` at every step after the handover to each episode's line
-(``scripts/plot_traces.py`` draws them), e.g. 26, Kitchen's light-switch joint.
+(``scripts/plot_traces.py`` draws them), e.g. 26, Kitchen's light-switch joint (17 in ``kitchen-positions``).
 """
 from __future__ import annotations
 

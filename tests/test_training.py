@@ -77,6 +77,19 @@ def test_fine_tuning_starts_from_the_given_policy_and_refuses_another_backbone(t
         wider.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")
 
 
+def test_resume_accepts_a_state_written_before_a_config_field_existed(tmp_path):
+    data = write_dataset(tmp_path / "toy.hdf5")
+    config = PRESETS["tiny"].with_overrides(epochs=2)
+    Trainer(data, config, tmp_path / "a.pt").train(progress=False, max_epochs=1)
+    state_path = tmp_path / "a_run" / "state.pt"
+    state = torch.load(state_path, weights_only=True)
+    del state["config"]["obs_range_eps"]  # as saved by an older tts_gym
+    torch.save(state, state_path)
+    assert Trainer(data, config, tmp_path / "a.pt").try_resume()
+    with pytest.raises(ValueError, match="obs_range_eps"):
+        Trainer(data, config.with_overrides(obs_range_eps=0.5), tmp_path / "a.pt").try_resume()
+
+
 def test_obs_range_eps_reaches_the_saved_normalizer(tmp_path):
     data = write_dataset(tmp_path / "toy.hdf5")  # observation dims span about 1 unit
     held = Trainer(data, PRESETS["tiny"].with_overrides(obs_range_eps=100.0), tmp_path / "a.pt")

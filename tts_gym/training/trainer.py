@@ -149,7 +149,8 @@ class Trainer:
             return False
         state = torch.load(path, map_location="cpu", weights_only=True)
         now = json.loads(json.dumps(self.config.to_dict()))
-        saved = json.loads(json.dumps(state["config"]))
+        # through TrainConfig: a state written before a field existed gets that field's default
+        saved = json.loads(json.dumps(TrainConfig(**state["config"]).to_dict()))
         if saved != now:
             changed = {k: (saved.get(k), now[k]) for k in now if saved.get(k) != now[k]}
             raise ValueError(f"{path} was written with another training config (saved, now): {changed}; "
