@@ -58,7 +58,8 @@ def main() -> None:
     pinned[: args.skip] = False
     if args.velocities is not None:
         pinned[args.velocities :] = True
-    normalizer = Normalizer({"obs": PinnedObservation(fitted, pinned, args.clip), "action": policy.normalizer["action"]})
+    pinned_obs = PinnedObservation(fitted, pinned, args.clip)
+    normalizer = Normalizer({"obs": pinned_obs, "action": policy.normalizer["action"]})
     probe = SparseDiffusionPolicy(policy.model, normalizer, policy.config, policy.planner)
     summary = evaluate(probe, episodes=args.episodes, num_envs=args.envs, progress=False)
     print(json.dumps({"held_dims": pinned.nonzero().flatten().tolist(), "clip": args.clip,

@@ -18,7 +18,8 @@ KITCHEN_POSITIONS_ID = "tts_gym/KitchenPositions-v0"  # joint positions only (30
 
 # Short names used on the command line (``tts-gym collect --env lift``).
 SHORT_NAMES: dict[str, str] = {
-    "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID, "kitchen": KITCHEN_ID, "kitchen-positions": KITCHEN_POSITIONS_ID,
+    "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID,
+    "kitchen": KITCHEN_ID, "kitchen-positions": KITCHEN_POSITIONS_ID,
 }
 
 _ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
