@@ -16,6 +16,7 @@ import numpy as np
 
 import tts_gym.envs  # noqa: F401  (registers the Kitchen ids)
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.evaluation.evaluate import TEST_SEED_START
 from tts_gym.evaluation.latency import interleaved_latency
 from tts_gym.wrappers import RecordMasks, RecordMaskVideo, TestTimeSparsity
 from tts_gym.wrappers.render_masks import render_rollout
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float, default=0.95, help="shipped pruner target; 0 for dense")
     parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--seed-start", type=int, default=100_000)
+    parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--max-steps", type=int, default=None, help="cut episodes short (smoke runs)")
     parser.add_argument("--no-video", action="store_true")
     parser.add_argument("--out", default="outputs/examples/kitchen")

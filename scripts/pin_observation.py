@@ -20,8 +20,9 @@ import torch
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.data import FieldNormalizer, Normalizer
 from tts_gym.evaluation.evaluate import evaluate
+from tts_gym.evaluation.metrics import task_level_keys
 
-SUMMARY_KEYS = ("episodes", "success_rate", "p1", "p2", "p3", "p4")
+SUMMARY_KEYS = ("episodes", "success_rate")
 
 
 class PinnedObservation(FieldNormalizer):
@@ -63,7 +64,7 @@ def main() -> None:
     probe = SparseDiffusionPolicy(policy.model, normalizer, policy.config, policy.planner)
     summary = evaluate(probe, episodes=args.episodes, num_envs=args.envs, progress=False)
     print(json.dumps({"held_dims": pinned.nonzero().flatten().tolist(), "clip": args.clip,
-                      **{key: summary.get(key) for key in SUMMARY_KEYS}}))
+                      **{key: summary[key] for key in (*SUMMARY_KEYS, *task_level_keys(summary))}}))
 
 
 if __name__ == "__main__":
