@@ -98,3 +98,24 @@ def test_obs_range_eps_reaches_the_saved_normalizer(tmp_path):
     assert (stretched.normalizer["obs"].scale.numpy() != 1.0).all()
     with pytest.raises(ValueError, match="obs_range_eps must be >= 0"):
         PRESETS["tiny"].with_overrides(obs_range_eps=-1.0)
+
+
+def test_several_datasets_train_together_and_must_agree(tmp_path):
+    from tts_gym.data import DatasetError
+
+    demos = write_dataset(tmp_path / "demos.hdf5", episodes=4)
+    dagger = write_dataset(tmp_path / "dagger.hdf5", episodes=3, seed=1)
+    config = PRESETS["tiny"].with_overrides(epochs=1, val_ratio=0.0)
+    trainer = Trainer([demos, dagger], config, tmp_path / "policy.pt")
+    assert len(trainer.train_set) == len(Trainer(demos, config, tmp_path / "a.pt").train_set) + len(
+        Trainer(dagger, config, tmp_path / "b.pt").train_set)
+    trainer.train(progress=False)
+    assert SparseDiffusionPolicy.load(tmp_path / "policy.pt").metadata["dataset"] == f"{demos}, {dagger}"
+
+    other = tmp_path / "other.hdf5"
+    with RobomimicWriter(other, (("object", 3), ("robot0_eef_pos", 3)), {"env_id": "toy/Linear-v0"}) as writer:
+        writer.add_episode(np.zeros((30, 6), np.float32), np.zeros((30, 2), np.float32), seed=0)
+    with pytest.raises(DatasetError, match="does not match"):
+        Trainer([demos, other], config, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="no dataset given"):
+        Trainer([], config, tmp_path / "d.pt")

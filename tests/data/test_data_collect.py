@@ -82,5 +82,92 @@ def test_cli_arguments():
     assert (args.noise_steps, args.labels) == (0.0, "executed")
     args = parser.parse_args(["--env", "lift", "--episodes", "1", "--out", "x.hdf5", "--noise-steps", "5", "--labels", "clean"])
     assert (args.noise_steps, args.labels) == (5.0, "clean")
+    assert (args.driver, args.driver_share, args.max_episode_steps) == (None, collect_module.DEFAULT_DRIVER_SHARE, None)
+    args = parser.parse_args(["--env", "kitchen", "--episodes", "1", "--out", "x.hdf5", "--labels", "clean",
+                              "--driver", "kitchen", "--driver-share", "0.3", "--driver-sampler", "ddim",
+                              "--driver-steps", "16", "--max-episode-steps", "400"])
+    assert (args.driver, args.driver_share, args.driver_sampler, args.driver_steps, args.max_episode_steps) == (
+        "kitchen", 0.3, "ddim", 16, 400)
     with pytest.raises(SystemExit):
         parser.parse_args(["--env", "hammer", "--episodes", "1", "--out", "x.hdf5"])
+
+
+def _lift_sized_policy(seed=0):
+    """A random tiny policy with Lift's observation and action sizes (its actions are off the expert's)."""
+    from helpers import tiny_backbone, randomize
+    from tts_gym import DiffusionTransformer, PolicyConfig, SamplerConfig, SparseDiffusionPolicy
+    from tts_gym.data.normalizer import Normalizer
+
+    config = PolicyConfig(tiny_backbone(obs_dim=19, action_dim=7), SamplerConfig("ddim", 4), n_action_steps=4)
+    rng = np.random.default_rng(seed)
+    normalizer = Normalizer.fit(obs=rng.normal(size=(64, 19)), action=rng.uniform(-1, 1, size=(64, 7)))
+    return SparseDiffusionPolicy(randomize(DiffusionTransformer(config.backbone), seed), normalizer, config, seed=seed)
+
+
+def test_dagger_driver_executes_policy_chunks_and_stores_the_expert_labels():
+    from tts_gym.data.collect import run_episode
+    from tts_gym.data.driver import PolicyDriver
+    from tts_gym.envs import make_env
+    from tts_gym.envs.experts import make_expert
+
+    env = make_env("lift", max_episode_steps=12)
+    policy = _lift_sized_policy()
+
+    def episode(share, labels="clean"):
+        expert = make_expert(env, noise=0.0, rng=np.random.default_rng(0))
+        driver = PolicyDriver(policy, share) if share is not None else None
+        return run_episode(env, expert, seed=3, labels=labels, driver=driver), driver
+
+    alone, _ = episode(None)
+    unused, driver = episode(0.0)
+    np.testing.assert_array_equal(unused["obs"], alone["obs"])  # share 0: the expert's own episode
+    assert driver.policy_steps == 0
+
+    driven, driver = episode(1.0)
+    assert driver.policy_steps == len(driven["actions"]) == 12
+    # the states are the policy's: the same as a rollout of the policy alone...
+    policy.reset(seed=3)
+    obs, _ = env.reset(seed=3)
+    seen, executed = [], []
+    for _ in range(12):
+        seen.append(obs)
+        executed.append(policy.act(obs))
+        obs, *_ = env.step(executed[-1])
+    assert not np.allclose(driven["obs"], alone["obs"])
+    np.testing.assert_allclose(driven["obs"], np.asarray(seen), atol=1e-5)
+    # ...and the labels the expert's, not what was executed
+    assert np.abs(driven["actions"] - np.asarray(executed)).max() > 0.1
+
+    mixed, driver = episode(0.5)
+    assert 0 < driver.policy_steps < 12 and driver.policy_steps % policy.config.n_action_steps == 0
+
+    with pytest.raises(ValueError, match="labels must be 'clean'"):
+        episode(0.5, labels="executed")
+    with pytest.raises(ValueError, match=r"driver share must be a probability in \[0, 1\]"):
+        PolicyDriver(policy, 1.5)
+    env.close()
+
+
+def test_driver_trained_on_another_env_is_refused_before_the_file_is_written(tmp_path):
+    from dataclasses import replace
+
+    policy = _lift_sized_policy()
+    policy.config = replace(policy.config, env_id="tts_gym/Can-v0")
+    path = tmp_path / "can_policy.pt"
+    policy.save(path)
+    out = tmp_path / "lift.hdf5"
+    with pytest.raises(ValueError, match="trained on tts_gym/Can-v0, not tts_gym/Lift-v0"):
+        collect_module.collect("lift", episodes=1, noise=0.0, out=str(out), labels="clean", driver=str(path), progress=False)
+    assert not out.exists()
+
+
+def test_max_episode_steps_reaches_the_envs_own_horizon():
+    from tts_gym.envs import ROBOSUITE_MAX_EPISODE_STEPS, make_env
+
+    longer = ROBOSUITE_MAX_EPISODE_STEPS + 50
+    env = make_env("lift", max_episode_steps=longer)
+    assert env.unwrapped.max_episode_steps == env.spec.max_episode_steps == longer
+    env.close()
+    env = make_env("tts_gym/Lift-v0")
+    assert env.unwrapped.max_episode_steps == env.spec.max_episode_steps == ROBOSUITE_MAX_EPISODE_STEPS
+    env.close()

@@ -8,6 +8,10 @@ attempt budget is spent. Every stored episode is flushed immediately (see :mod:`
 The stored action is the one executed (``labels="executed"``, what a teleoperated dataset holds) or
 the expert's action before noise (``labels="clean"``, DART-style: with correlated noise the data then
 shows how to return to the expert's path; see :mod:`tts_gym.envs.experts.base`).
+
+With ``driver`` a trained policy executes a share of the action chunks and every step is labelled
+with the expert's clean action (DAgger; see :mod:`tts_gym.data.driver`): the demonstrations then
+cover the states that policy drifts to. Train on them together with the expert's own demos.
 """
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ from typing import Optional
 
 import numpy as np
 
+from tts_gym.data.driver import PolicyDriver
 from tts_gym.data.robomimic_writer import RobomimicWriter
 
 DEFAULT_NOISE = 0.1
 LABELS = ("executed", "clean")
+DEFAULT_DRIVER_SHARE = 0.5
 MAX_ATTEMPTS_FACTOR = 2  # give up after this many attempts per requested episode
 ROBOMIMIC_ENV_TYPE_ROBOSUITE = 1  # robomimic's EnvType.ROBOSUITE_TYPE
 ROBOMIMIC_ENV_TYPE_GYM = 2  # robomimic's EnvType.GYM_TYPE
@@ -57,19 +63,25 @@ def _env_args(env, env_id: str, expert_args: dict, seed_start: int, env_kwargs: 
     }
 
 
-def _check_labels(labels: str) -> None:
+def _check_labels(labels: str, driven: bool = False) -> None:
     if labels not in LABELS:
         raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
+    if driven and labels != "clean":
+        raise ValueError("with a driver policy the labels must be 'clean' (the expert's action in the "
+                         "states the policy reached); the executed actions would teach the policy itself")
 
 
-def run_episode(env, expert, seed: int, labels: str = "executed") -> dict:
+def run_episode(env, expert, seed: int, labels: str = "executed", driver: Optional[PolicyDriver] = None) -> dict:
     """Roll out one episode; returns arrays (obs, actions, rewards, dones, states) and ``success``.
 
     ``actions`` holds the executed actions, or with ``labels="clean"`` the expert's noise-free ones.
+    With a ``driver`` its policy executes some chunks (then ``labels`` must be ``"clean"``).
     """
-    _check_labels(labels)
+    _check_labels(labels, driven=driver is not None)
     obs, info = env.reset(seed=seed)
     expert.reset()
+    if driver is not None:
+        driver.reset(seed)
     unwrapped = env.unwrapped
     get_state = getattr(unwrapped, "get_state", None)
     observations, actions, rewards, dones, states = [], [], [], [], []
@@ -78,6 +90,8 @@ def run_episode(env, expert, seed: int, labels: str = "executed") -> dict:
         if get_state is not None:
             states.append(get_state())
         action = expert.act(obs)
+        if driver is not None:
+            action = driver.choose(obs, action)
         observations.append(obs)
         actions.append(expert.clean_action if labels == "clean" else action)
         obs, reward, terminated, truncated, info = env.step(action)
@@ -107,6 +121,10 @@ def collect(
     progress: bool = True,
     noise_steps: float = 0.0,
     labels: str = "executed",
+    driver: Optional[str] = None,
+    driver_share: float = DEFAULT_DRIVER_SHARE,
+    driver_sampler: Optional[str] = None,
+    driver_steps: Optional[int] = None,
 ) -> CollectResult:
     """Collect ``episodes`` successful expert demonstrations of ``env_id`` into ``out``.
 
@@ -121,19 +139,31 @@ def collect(
         progress: show a tqdm progress bar.
         noise_steps: correlation time of the noise in steps (0: independent each step).
         labels: store the ``"executed"`` (noisy) actions or the expert's ``"clean"`` ones.
+        driver: DAgger: a policy (shipped name or checkpoint) that executes ``driver_share`` of the
+            chunks, under ``driver_sampler`` / ``driver_steps`` (default: its own); needs clean labels.
     """
-    import gymnasium as gym
     from tqdm import tqdm
 
     import tts_gym.envs
     from tts_gym.envs.experts import make_expert
 
-    _check_labels(labels)  # before the output file is opened (and truncated)
+    _check_labels(labels, driven=driver is not None)  # before the output file is opened (and truncated)
     env_id = tts_gym.envs.resolve_env_id(env_id)
     expert_args = {"noise": noise, "noise_steps": noise_steps, "labels": labels}
+    policy_driver = None
+    if driver is not None:
+        from tts_gym.policy.policy import SparseDiffusionPolicy
+
+        policy = SparseDiffusionPolicy.from_pretrained(driver, sampler=driver_sampler, steps=driver_steps)
+        if policy.config.env_id is not None and tts_gym.envs.resolve_env_id(policy.config.env_id) != env_id:
+            raise ValueError(f"driver {driver} was trained on {policy.config.env_id}, not {env_id}")
+        policy_driver = PolicyDriver(policy, driver_share)
+        sampler = policy.config.sampler
+        expert_args["driver"] = {"policy": str(driver), "share": driver_share,
+                                 "sampler": sampler.name, "steps": sampler.num_inference_steps}
     env_kwargs = dict(env_kwargs or {})
     max_attempts = MAX_ATTEMPTS_FACTOR * episodes if max_attempts is None else max_attempts
-    env = gym.make(env_id, **env_kwargs)
+    env = tts_gym.envs.make_env(env_id, **env_kwargs)
     result = CollectResult(out=str(out), env_id=env_id, num_episodes=0, num_failed=0)
     start_time = time.perf_counter()
     try:
@@ -144,7 +174,7 @@ def collect(
                     break
                 seed = seed_start + attempt
                 expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed), noise_steps=noise_steps)
-                episode = run_episode(env, expert, seed, labels)
+                episode = run_episode(env, expert, seed, labels, policy_driver)
                 if not episode["success"]:
                     result.num_failed += 1
                     result.failed_seeds.append(seed)
@@ -177,8 +207,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labels", choices=LABELS, default="executed",
         help="store the executed (noisy) actions or the expert's clean ones (DART)",
     )
+    parser.add_argument(
+        "--driver", default=None, metavar="POLICY",
+        help="DAgger: this policy (shipped name or checkpoint) drives a share of the chunks; needs --labels clean",
+    )
+    parser.add_argument("--driver-share", type=float, default=DEFAULT_DRIVER_SHARE,
+                        help="probability that the driver policy executes a chunk")
+    parser.add_argument("--driver-sampler", default=None, help="driver's sampler (default: its checkpoint's)")
+    parser.add_argument("--driver-steps", type=int, default=None, help="driver's denoising steps")
     parser.add_argument("--out", required=True, help="output HDF5 file (robomimic layout)")
     parser.add_argument("--seed-start", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--max-episode-steps", type=int, default=None,
+                        help="episode horizon (default: the env's; DAgger episodes are slower than the expert's)")
     parser.add_argument("--max-attempts", type=int, default=None, help="attempt budget (default 2 x episodes)")
     parser.add_argument("--no-progress", action="store_true", help="disable the progress bar")
 
@@ -192,8 +232,13 @@ def run(args: argparse.Namespace) -> int:
         seed_start=args.seed_start,
         max_attempts=args.max_attempts,
         progress=not args.no_progress,
+        env_kwargs={"max_episode_steps": args.max_episode_steps} if args.max_episode_steps else None,
         noise_steps=args.noise_steps,
         labels=args.labels,
+        driver=args.driver,
+        driver_share=args.driver_share,
+        driver_sampler=args.driver_sampler,
+        driver_steps=args.driver_steps,
     )
     summary = asdict(result)
     summary.pop("seeds")

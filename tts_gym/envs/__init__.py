@@ -16,6 +16,7 @@ from tts_gym.envs.registration import (  # noqa: E402  (must follow the GL backe
     ROBOSUITE_MAX_EPISODE_STEPS,
     SHORT_NAMES,
     SQUARE_ID,
+    make_env,
     register_envs,
     resolve_env_id,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ROBOSUITE_MAX_EPISODE_STEPS",
     "SHORT_NAMES",
     "SQUARE_ID",
+    "make_env",
     "register_envs",
     "resolve_env_id",
 ]

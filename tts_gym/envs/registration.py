@@ -5,6 +5,8 @@ gymnasium-robotics are imported only when an env is actually made.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 
 ROBOSUITE_MAX_EPISODE_STEPS = 400  # robomimic's horizon for Lift / Can / Square at 20 Hz
@@ -42,6 +44,21 @@ def resolve_env_id(name: str) -> str:
     if key in SHORT_NAMES:
         return SHORT_NAMES[key]
     raise ValueError(f"unknown environment {name!r}; choose one of {sorted(SHORT_NAMES)} or {sorted(_SPECS)}")
+
+
+def make_env(name: str, max_episode_steps: int | None = None, **kwargs) -> gym.Env:
+    """``gym.make`` by short name or id, with ``max_episode_steps`` reaching the env's own horizon.
+
+    The project envs truncate at their built-in horizon (robomimic's and D4RL's); ``gym.make``'s
+    ``max_episode_steps`` only adds a TimeLimit, which cannot lengthen an episode beyond it.
+    """
+    env_id = name if name in gym.registry else resolve_env_id(name)
+    if max_episode_steps is None or env_id not in _SPECS:
+        return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+    spec = gym.spec(env_id)
+    spec = replace(spec, kwargs={**spec.kwargs, "max_episode_steps": max_episode_steps},
+                   max_episode_steps=max_episode_steps)
+    return gym.make(spec, **kwargs)
 
 
 def register_envs() -> None:

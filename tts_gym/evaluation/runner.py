@@ -21,11 +21,9 @@ from .metrics import EpisodeResult
 
 def make_env(env_id: str, render: bool = False, **kwargs) -> gym.Env:
     """A project env by short name or id, or any registered Gymnasium id."""
-    from tts_gym.envs import resolve_env_id  # importing registers the project's ids
+    import tts_gym.envs  # importing registers the project's ids
 
-    if env_id not in gym.registry:
-        env_id = resolve_env_id(env_id)
-    return gym.make(env_id, render_mode="rgb_array" if render else None, **kwargs)
+    return tts_gym.envs.make_env(env_id, render_mode="rgb_array" if render else None, **kwargs)
 
 
 def run_episodes(

@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from ..backbone.config import BackboneConfig
 from ..files import save_torch, write_csv
 from ..backbone.model import DiffusionTransformer
-from ..data import Normalizer, WindowDataset, load_episodes, read_env_args, split_episodes
+from ..data import DatasetError, Episode, Normalizer, WindowDataset, load_episodes, read_env_args, split_episodes
 from ..policy.config import PolicyConfig
 from ..policy.policy import SparseDiffusionPolicy
 from .config import TrainConfig
@@ -49,6 +50,32 @@ def dataset_layout(path: str | os.PathLike, obs_dim: int) -> tuple[tuple[tuple[s
     if sum(n for _, n in keys) != obs_dim:
         keys = ()
     return keys, env_args.get("env_id") or env_args.get("env_name")
+
+
+DatasetPaths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+
+
+def load_datasets(paths: DatasetPaths) -> tuple[list[Path], list[Episode]]:
+    """The episodes of one file or of several (e.g. expert demos and DAgger rounds) that must agree
+    on observation and action sizes and on the layout and env they record."""
+    paths = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no dataset given")
+    episodes, layouts = [], []
+    for path in paths:
+        loaded = load_episodes(path)
+        sizes = {(e.obs.shape[1], e.actions.shape[1]) for e in loaded}
+        if len(sizes) != 1:
+            raise DatasetError(f"{path}: episodes disagree on (observation, action) sizes: {sorted(sizes)}")
+        (obs_dim, action_dim), = sizes
+        layouts.append((path, obs_dim, action_dim, dataset_layout(path, obs_dim)))
+        episodes += loaded
+    first = layouts[0]
+    for other in layouts[1:]:
+        if other[1:] != first[1:]:
+            raise DatasetError(f"{other[0]} does not match {first[0]}: (observation size, action size, "
+                               f"(layout, env)) {other[1:]} against {first[1:]}")
+    return paths, episodes
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -82,14 +109,13 @@ def diffusion_loss(model: DiffusionTransformer, batch: dict, normalizer: Normali
 
 
 class Trainer:
-    def __init__(self, dataset_path: str | os.PathLike, config: TrainConfig, out: str | os.PathLike,
+    def __init__(self, dataset_path: DatasetPaths, config: TrainConfig, out: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None) -> None:
         self.config = config
         self.out = Path(out)
         self.run_dir = Path(run_dir) if run_dir else self.out.with_suffix("").with_name(self.out.stem + "_run")
-        self.dataset_path = Path(dataset_path)
         torch.manual_seed(config.seed)
-        episodes = load_episodes(dataset_path)
+        self.dataset_paths, episodes = load_datasets(dataset_path)
         train_eps, val_eps = split_episodes(episodes, config.val_ratio, config.seed)
         shape = config.shape
         window = dict(n_obs_steps=shape.n_obs_steps, horizon=shape.horizon, n_action_steps=shape.n_action_steps)
@@ -101,7 +127,7 @@ class Trainer:
             n_obs_steps=shape.n_obs_steps, n_layer=shape.n_layer, n_head=shape.n_head, n_emb=shape.n_emb,
             p_drop_emb=shape.p_drop_emb, p_drop_attn=shape.p_drop_attn,
         )
-        obs_keys, env_id = dataset_layout(dataset_path, backbone.obs_dim)
+        obs_keys, env_id = dataset_layout(self.dataset_paths[0], backbone.obs_dim)
         self.policy_config = PolicyConfig(backbone, config.sampler, shape.n_action_steps, obs_keys, env_id)
         self.model = DiffusionTransformer(backbone)
         self.ema = EMA(self.model, config.ema_power, config.ema_max_decay)
@@ -221,7 +247,7 @@ class Trainer:
     def save_policy(self) -> Path:
         policy = SparseDiffusionPolicy(self.ema.model, self.normalizer, self.policy_config)
         metadata = {
-            "dataset": str(self.dataset_path), "train_config": self.config.to_dict(), "epochs": self.epoch,
+            "dataset": ", ".join(map(str, self.dataset_paths)), "train_config": self.config.to_dict(), "epochs": self.epoch,
             "init": self.init,
             "history": self.history[-1:] if self.history else [],
         }
