@@ -4,7 +4,9 @@ A cloned policy drifts to states the expert never visits (a gripper 5 cm too hig
 Kitchen's light switch) and, never having seen the way back, stays there. DAgger (Ross et al.
 2011) records the expert's answer in the states the *policy* reaches: the policy drives for some
 action chunks, the expert for the others, and every step is labelled with the expert's clean
-action. The expert is closed loop, so its stage machine follows whatever the policy did.
+action. That needs a labeller whose answer depends on the state alone: the scripted experts are
+closed loop in their targets, but their stage progress (timeouts, a remembered grip point) is not
+in the observation, and one round on Kitchen made the policy worse (BENCHMARKS.md, "Fix 3").
 
 Control passes only at chunk boundaries (every ``n_action_steps``), so a policy segment is one
 chunk executed as at test time. The policy acts at every step, driving or not, so its observation
