@@ -10,6 +10,7 @@ import numpy as np
 
 import tts_gym.envs  # noqa: F401  (headless GL backend, before robosuite loads MuJoCo)
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     )
     policy = SparseDiffusionPolicy.from_pretrained("lift", sparsity=args.sparsity, seed=0)
     for episode in range(args.episodes):
-        np.random.seed(100_000 + episode)  # robosuite samples object placements from numpy's global RNG
+        np.random.seed(TEST_SEED_START + episode)  # robosuite samples object placements from numpy's global RNG
         obs = env.reset()  # an OrderedDict; the policy reads the keys it was trained on
         policy.reset()
         success = False

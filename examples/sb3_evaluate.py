@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 
-import gymnasium as gym
 
-import tts_gym.envs  # noqa: F401
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.envs import make_env
+from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sparsity=args.sparsity, seed=0)
     extra = {"max_episode_steps": args.max_steps} if args.max_steps else {}
-    vec_env = make_vec_env(lambda: gym.make(policy.config.env_id, **extra), n_envs=args.envs, seed=100_000)
+    vec_env = make_vec_env(lambda: make_env(policy.config.env_id, **extra), n_envs=args.envs, seed=TEST_SEED_START)
     # predict(obs, state, episode_start, deterministic): episode_start resets those envs' rollout caches
     mean_reward, std_reward = evaluate_policy(policy, vec_env, n_eval_episodes=args.episodes)
     print(f"{policy.config.env_id}: mean reward {mean_reward:.2f} +/- {std_reward:.2f} over {args.episodes} episodes")

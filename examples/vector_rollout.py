@@ -9,8 +9,9 @@ import argparse
 import gymnasium as gym
 import numpy as np
 
-import tts_gym.envs  # noqa: F401
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.envs import make_env
+from tts_gym.evaluation.evaluate import TEST_SEED_START
 from tts_gym.wrappers import TestTimeSparsityVector
 
 
@@ -20,14 +21,14 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float, default=None)
     parser.add_argument("--envs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--max-steps", type=int, default=None, help="episode length cap")
+    parser.add_argument("--max-steps", type=int, default=None, help="episode length (default: the env's)")
     args = parser.parse_args()
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sparsity=args.sparsity, seed=0)
     extra = {"max_episode_steps": args.max_steps} if args.max_steps else {}
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make(policy.config.env_id, **extra) for _ in range(args.envs)])
+    envs = gym.vector.SyncVectorEnv([lambda: make_env(policy.config.env_id, **extra) for _ in range(args.envs)])
     env = TestTimeSparsityVector(envs, policy)
-    env.reset(seed=100_000)
+    env.reset(seed=TEST_SEED_START)
     finished, successes, batched_ms = 0, 0, []
     for _ in range(args.steps):
         _, _, terminated, truncated, info = env.step()
