@@ -85,9 +85,11 @@ def test_cli_arguments():
     assert (args.driver, args.driver_share, args.max_episode_steps) == (None, collect_module.DEFAULT_DRIVER_SHARE, None)
     args = parser.parse_args(["--env", "kitchen", "--episodes", "1", "--out", "x.hdf5", "--labels", "clean",
                               "--driver", "kitchen", "--driver-share", "0.3", "--driver-sampler", "ddim",
-                              "--driver-steps", "16", "--max-episode-steps", "400"])
+                              "--driver-steps", "16", "--max-episode-steps", "400",
+                              "--driver-stages", "light_approach", "light_align"])
     assert (args.driver, args.driver_share, args.driver_sampler, args.driver_steps, args.max_episode_steps) == (
         "kitchen", 0.3, "ddim", 16, 400)
+    assert args.driver_stages == ["light_approach", "light_align"]
     with pytest.raises(SystemExit):
         parser.parse_args(["--env", "hammer", "--episodes", "1", "--out", "x.hdf5"])
 
@@ -140,6 +142,16 @@ def test_dagger_driver_executes_policy_chunks_and_stores_the_expert_labels():
 
     mixed, driver = episode(0.5)
     assert 0 < driver.policy_steps < 12 and driver.policy_steps % policy.config.n_action_steps == 0
+
+    # with stages, the policy drives only while the expert is in one of them
+    expert = make_expert(env, noise=0.0, rng=np.random.default_rng(0))
+    elsewhere = PolicyDriver(policy, 1.0, stages=["no_such_stage"])
+    np.testing.assert_array_equal(run_episode(env, expert, 3, "clean", elsewhere)["obs"], alone["obs"])
+    assert elsewhere.policy_steps == 0
+    expert = make_expert(env, noise=0.0, rng=np.random.default_rng(0))
+    first_stage = PolicyDriver(policy, 1.0, stages=["above_cube"])
+    run_episode(env, expert, 3, "clean", first_stage)
+    assert first_stage.policy_steps > 0
 
     with pytest.raises(ValueError, match="labels must be 'clean'"):
         episode(0.5, labels="executed")

@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class CollectResult:
     seeds: list[int] = field(default_factory=list)
     failed_seeds: list[int] = field(default_factory=list)
     num_samples: int = 0
+    driven_steps: int = 0  # stored steps that a driver policy executed (DAgger)
     seconds: float = 0.0
 
 
@@ -91,7 +92,7 @@ def run_episode(env, expert, seed: int, labels: str = "executed", driver: Option
             states.append(get_state())
         action = expert.act(obs)
         if driver is not None:
-            action = driver.choose(obs, action)
+            action = driver.choose(obs, action, expert.stage)
         observations.append(obs)
         actions.append(expert.clean_action if labels == "clean" else action)
         obs, reward, terminated, truncated, info = env.step(action)
@@ -125,6 +126,7 @@ def collect(
     driver_share: float = DEFAULT_DRIVER_SHARE,
     driver_sampler: Optional[str] = None,
     driver_steps: Optional[int] = None,
+    driver_stages: Optional[Sequence[str]] = None,
 ) -> CollectResult:
     """Collect ``episodes`` successful expert demonstrations of ``env_id`` into ``out``.
 
@@ -141,6 +143,7 @@ def collect(
         labels: store the ``"executed"`` (noisy) actions or the expert's ``"clean"`` ones.
         driver: DAgger: a policy (shipped name or checkpoint) that executes ``driver_share`` of the
             chunks, under ``driver_sampler`` / ``driver_steps`` (default: its own); needs clean labels.
+        driver_stages: expert stages in which the driver may drive (default: all).
     """
     from tqdm import tqdm
 
@@ -157,9 +160,9 @@ def collect(
         policy = SparseDiffusionPolicy.from_pretrained(driver, sampler=driver_sampler, steps=driver_steps)
         if policy.config.env_id is not None and tts_gym.envs.resolve_env_id(policy.config.env_id) != env_id:
             raise ValueError(f"driver {driver} was trained on {policy.config.env_id}, not {env_id}")
-        policy_driver = PolicyDriver(policy, driver_share)
+        policy_driver = PolicyDriver(policy, driver_share, driver_stages)
         sampler = policy.config.sampler
-        expert_args["driver"] = {"policy": str(driver), "share": driver_share,
+        expert_args["driver"] = {"policy": str(driver), "share": driver_share, "stages": driver_stages,
                                  "sampler": sampler.name, "steps": sampler.num_inference_steps}
     env_kwargs = dict(env_kwargs or {})
     max_attempts = MAX_ATTEMPTS_FACTOR * episodes if max_attempts is None else max_attempts
@@ -185,6 +188,7 @@ def collect(
                 )
                 result.num_episodes += 1
                 result.num_samples += len(episode["actions"])
+                result.driven_steps += policy_driver.policy_steps if policy_driver is not None else 0
                 result.seeds.append(seed)
                 bar.update(1)
             bar.close()
@@ -215,6 +219,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability that the driver policy executes a chunk")
     parser.add_argument("--driver-sampler", default=None, help="driver's sampler (default: its checkpoint's)")
     parser.add_argument("--driver-steps", type=int, default=None, help="driver's denoising steps")
+    parser.add_argument("--driver-stages", nargs="+", default=None, metavar="STAGE",
+                        help="expert stages in which the driver may drive (default: all), e.g. light_approach")
     parser.add_argument("--out", required=True, help="output HDF5 file (robomimic layout)")
     parser.add_argument("--seed-start", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--max-episode-steps", type=int, default=None,
@@ -239,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
         driver_share=args.driver_share,
         driver_sampler=args.driver_sampler,
         driver_steps=args.driver_steps,
+        driver_stages=args.driver_stages,
     )
     summary = asdict(result)
     summary.pop("seeds")
