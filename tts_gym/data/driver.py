@@ -1,12 +1,13 @@
 """A trained policy sharing the wheel with the scripted expert during collection (DAgger).
 
-A cloned policy drifts to states the expert never visits (a gripper 5 cm too high in front of
+A cloned policy drifts to states the expert never visits (a gripper 6-8 cm too high or low in front of
 Kitchen's light switch) and, never having seen the way back, stays there. DAgger (Ross et al.
 2011) records the expert's answer in the states the *policy* reaches: the policy drives for some
 action chunks, the expert for the others, and every step is labelled with the expert's clean
 action. That needs a labeller whose answer depends on the state alone: the scripted experts are
 closed loop in their targets, but their stage progress (timeouts, a remembered grip point) is not
-in the observation, and one round on Kitchen made the policy worse (BENCHMARKS.md, "Fix 3").
+in the observation. On Kitchen both rounds measured, with and without ``stages``, made the policy
+worse (BENCHMARKS.md, "Fix 3").
 
 The policy takes the wheel only at chunk boundaries (every ``n_action_steps``), so a policy
 segment is a chunk executed as at test time, and, with ``stages``, only while the expert is in one
