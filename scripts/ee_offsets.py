@@ -21,30 +21,24 @@ from tts_gym.envs.experts import make_expert
 from tts_gym.envs.experts.kitchen import LIGHT_JOINT
 from tts_gym.evaluation.evaluate import TEST_SEED_START
 
+from handover import handover_episode  # scripts/handover.py, beside this file
 
-def play(env, policy, seed: int, stage: str, site: str, driver: str, horizon: int) -> tuple[list, list]:
-    """One episode; the expert hands over to ``driver`` ("expert" or "policy") at ``stage``."""
-    obs, info = env.reset(seed=seed)
+
+def offsets(env, policy, seed: int, stage: str, site: str, taker: str) -> tuple[list, list]:
+    """Gripper offsets from ``site`` after every step from the handover on, and the tasks completed."""
     expert = make_expert(env, noise=0.0, rng=np.random.default_rng(seed))
-    expert.reset()
     data = env.unwrapped.data
     site_id = mujoco.mj_name2id(env.unwrapped.model, mujoco.mjtObj.mjOBJ_SITE, site)
-    origin, rows = None, []
-    for step in range(horizon):
-        if origin is None or driver == "expert":
-            action = expert.act(obs)
-            if origin is None and expert.stage == stage:
-                origin = data.site_xpos[site_id].copy()
-                policy.reset(seed=seed)
-        if origin is not None and driver == "policy":
-            action = policy.act(obs)
-        obs, _, terminated, truncated, info = env.step(action)
-        if origin is not None:
-            offset = expert.arm.pose().position - origin
-            rows.append((step, *offset, float(data.qpos[LIGHT_JOINT]), expert.stage if driver == "expert" else ""))
-        if terminated or truncated:
-            break
-    return rows, list(info.get("tasks_completed", []))
+    rows, origin = [], []
+
+    def record(step: int) -> None:
+        if not origin:  # the site as the handover step left it (the switch moves only when pushed)
+            origin.append(data.site_xpos[site_id].copy())
+        offset = expert.arm.pose().position - origin[0]
+        rows.append((step, *offset, float(data.qpos[LIGHT_JOINT]), expert.stage if taker == "expert" else ""))
+
+    episode = handover_episode(env, expert, policy, stage, seed, taker=taker, after_step=record)
+    return rows, episode["tasks_completed"]
 
 
 def main() -> None:
@@ -60,11 +54,10 @@ def main() -> None:
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler="ddim", steps=16)
     env = tts_gym.envs.make_env(policy.config.env_id)
-    horizon = env.spec.max_episode_steps
     try:
         for seed in range(args.seed_start, args.seed_start + args.episodes):
-            expert_rows, expert_tasks = play(env, policy, seed, args.stage, args.site, "expert", horizon)
-            policy_rows, policy_tasks = play(env, policy, seed, args.stage, args.site, "policy", horizon)
+            expert_rows, expert_tasks = offsets(env, policy, seed, args.stage, args.site, "expert")
+            policy_rows, policy_tasks = offsets(env, policy, seed, args.stage, args.site, "policy")
             print(f"seed {seed}: expert completes {expert_tasks}, policy {policy_tasks}")
             for e, p in list(zip(expert_rows, policy_rows))[: args.every * args.rows : args.every]:
                 print(f"  t={e[0]:3d} expert dx={e[1]:+.3f} dy={e[2]:+.3f} dz={e[3]:+.3f} light={e[4]:+.2f} {e[5]:15s}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -26,22 +27,30 @@ from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 
 def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int,
-                     trace_index: int | None = None) -> dict:
+                     trace_index: int | None = None, taker: str = "policy",
+                     after_step: Callable[[int], None] | None = None) -> dict:
+    """One episode handed over at ``stage``. ``taker="expert"`` lets the expert go on instead (its own
+    run from the same state); ``after_step(step)`` is called after every step from the handover on."""
+    if taker not in ("policy", "expert"):
+        raise ValueError(f"taker must be 'policy' or 'expert', got {taker!r}")
     obs, info = env.reset(seed=seed)
     expert.reset()
     handover_step, tasks_at_handover, step, trace = None, [], 0, []
     while True:
-        if handover_step is None:
+        if handover_step is None or taker == "expert":
             action = expert.act(obs)
-            if expert.stage == stage:
+            if handover_step is None and expert.stage == stage:
                 handover_step, tasks_at_handover = step, list(info.get("tasks_completed", []))
                 policy.reset(seed=seed)
-        if handover_step is not None:
+        if handover_step is not None and taker == "policy":
             action = policy.act(obs)
         obs, _, terminated, truncated, info = env.step(action)
+        if handover_step is not None:
+            if trace_index is not None:
+                trace.append(round(float(obs[trace_index]), 4))
+            if after_step is not None:
+                after_step(step)
         step += 1
-        if handover_step is not None and trace_index is not None:
-            trace.append(round(float(obs[trace_index]), 4))
         if terminated or truncated:
             break
     record = {

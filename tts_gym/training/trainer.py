@@ -43,7 +43,10 @@ class TrainResult:
     seconds: float
 
 
-def dataset_layout(path: str | os.PathLike, obs_dim: int) -> tuple[tuple[tuple[str, int], ...], str | None]:
+Layout = tuple[tuple[tuple[str, int], ...], Union[str, None]]  # (obs keys with sizes, env id)
+
+
+def dataset_layout(path: str | os.PathLike, obs_dim: int) -> Layout:
     """The (key, size) observation layout and env id a collected file records (empty for others)."""
     env_args = read_env_args(path)
     keys = tuple((str(k), int(n)) for k, n in env_args.get("obs_keys", ()))
@@ -55,27 +58,25 @@ def dataset_layout(path: str | os.PathLike, obs_dim: int) -> tuple[tuple[tuple[s
 DatasetPaths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
 
-def load_datasets(paths: DatasetPaths) -> tuple[list[Path], list[Episode]]:
-    """The episodes of one file or of several (e.g. expert demos and DAgger rounds) that must agree
-    on observation and action sizes and on the layout and env they record."""
+def load_datasets(paths: DatasetPaths) -> tuple[list[Path], list[Episode], Layout]:
+    """The episodes of one file or of several (e.g. expert demos and DAgger rounds), and the
+    (obs keys, env id) layout they record. The files must agree on observation and action sizes
+    and on that layout; within a file, :class:`WindowDataset` checks the sizes."""
     paths = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     if not paths:
         raise ValueError("no dataset given")
-    episodes, layouts = [], []
+    episodes, first = [], None
     for path in paths:
         loaded = load_episodes(path)
-        sizes = {(e.obs.shape[1], e.actions.shape[1]) for e in loaded}
-        if len(sizes) != 1:
-            raise DatasetError(f"{path}: episodes disagree on (observation, action) sizes: {sorted(sizes)}")
-        (obs_dim, action_dim), = sizes
-        layouts.append((path, obs_dim, action_dim, dataset_layout(path, obs_dim)))
+        obs_dim, action_dim = loaded[0].obs.shape[1], loaded[0].actions.shape[1]
+        signature = (obs_dim, action_dim, dataset_layout(path, obs_dim))
+        if first is None:
+            first = (path, signature)
+        elif signature != first[1]:
+            raise DatasetError(f"{path} does not match {first[0]}: (observation size, action size, "
+                               f"(layout, env)) {signature} against {first[1]}")
         episodes += loaded
-    first = layouts[0]
-    for other in layouts[1:]:
-        if other[1:] != first[1:]:
-            raise DatasetError(f"{other[0]} does not match {first[0]}: (observation size, action size, "
-                               f"(layout, env)) {other[1:]} against {first[1:]}")
-    return paths, episodes
+    return paths, episodes, first[1][2]
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -115,7 +116,7 @@ class Trainer:
         self.out = Path(out)
         self.run_dir = Path(run_dir) if run_dir else self.out.with_suffix("").with_name(self.out.stem + "_run")
         torch.manual_seed(config.seed)
-        self.dataset_paths, episodes = load_datasets(dataset_path)
+        self.dataset_paths, episodes, (obs_keys, env_id) = load_datasets(dataset_path)
         train_eps, val_eps = split_episodes(episodes, config.val_ratio, config.seed)
         shape = config.shape
         window = dict(n_obs_steps=shape.n_obs_steps, horizon=shape.horizon, n_action_steps=shape.n_action_steps)
@@ -127,7 +128,6 @@ class Trainer:
             n_obs_steps=shape.n_obs_steps, n_layer=shape.n_layer, n_head=shape.n_head, n_emb=shape.n_emb,
             p_drop_emb=shape.p_drop_emb, p_drop_attn=shape.p_drop_attn,
         )
-        obs_keys, env_id = dataset_layout(self.dataset_paths[0], backbone.obs_dim)
         self.policy_config = PolicyConfig(backbone, config.sampler, shape.n_action_steps, obs_keys, env_id)
         self.model = DiffusionTransformer(backbone)
         self.ema = EMA(self.model, config.ema_power, config.ema_max_decay)
