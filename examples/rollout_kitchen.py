@@ -2,12 +2,11 @@
 
     python examples/rollout_kitchen.py                       # 3 episodes, rho 0.80, DDIM-16
     python examples/rollout_kitchen.py --sparsity 0.95 --sampler ddpm --steps 100
-
-The default is the shipped Kitchen pruner that keeps the dense policy's success (BENCHMARKS.md,
-"Success under sparsity"); the others reuse more and lose it.
     python examples/rollout_kitchen.py --episodes 1 --max-steps 40 --no-video   # CI smoke run
 
 Writes rollout_XXXX.mp4 (frame | live plan heatmap), rollout_XXXX.npz (plans) and masks.png to --out.
+The default is the shipped Kitchen pruner that keeps the dense policy's success (BENCHMARKS.md,
+"Kitchen with success on the shipped policy"); the others reuse more and lose it.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ export MUJOCO_GL=${MUJOCO_GL:-egl}
 #    base (tts_gym/zoo/kitchen.pt at commit c9f0d60) was trained on demos whose expert stopped pushing
 #    the light switch at -0.5; since commit 8bdb751 it pushes to the stop (-0.65), so the 100 base
 #    demos collected now differ there (the 300 fine-tuning demos are the ones the shipped file saw).
-python -m tts_gym.data.collect --env kitchen --episodes 300 --noise 0.1 --out $OUT/data/kitchen300.hdf5 --seed-start 0  # 4 min
+python -m tts_gym.data.collect --env kitchen --episodes 300 --noise 0.1 --out $OUT/data/kitchen300_light.hdf5 --seed-start 0  # 4 min
 for env in kitchen lift square; do
   python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
 done
@@ -21,7 +21,7 @@ python -m tts_gym.data.collect --env can --episodes 200 --noise 0.1 --out $OUT/d
 
 # 2. dense DP-T (d=128, L=8, 4 heads; DDPM-100), EMA weights
 tts-gym train --dataset $OUT/data/kitchen.hdf5 --config kitchen --epochs 120 --threads $THREADS --out $OUT/policies/kitchen_base.pt  # 2.3 h at 68 s/epoch
-tts-gym train --dataset $OUT/data/kitchen300.hdf5 --config kitchen --epochs 20 --lr 1e-4 --seed 0 --init $OUT/policies/kitchen_base.pt \
+tts-gym train --dataset $OUT/data/kitchen300_light.hdf5 --config kitchen --epochs 20 --lr 1e-4 --seed 0 --init $OUT/policies/kitchen_base.pt \
     --threads $THREADS --out $OUT/policies/kitchen.pt  # 47 min (the shipped file started from the fp16 base)
 tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
 tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 65 --threads $THREADS --out $OUT/policies/can.pt      # 107 min
@@ -36,14 +36,16 @@ tts-gym record-rollouts --policy $OUT/policies/square.pt --episodes 16 --envs 4 
 # 4. pruners (omni-reuse). One trained per sampler at rho 0.95; the other targets are the same pruner
 #    moved by its compute-logit offset (--recalibrate). The DDPM-100 pruner starts from the DDIM-16 one.
 P=$OUT/pruners
-# Kitchen: the DDIM-16 pruner is trained at rho 0.90 (3 epochs, then 15 more from it: ~35 min) and moved
-# to 0.95; the DDPM-100 one starts from it, is trained at 0.95 for 30 min and moved to 0.90.
+# Kitchen: the DDIM-16 pruner is trained at rho 0.90 (3 epochs, then 15 more from it: ~21 min) and moved
+# to 0.80 and 0.95; the DDPM-100 one starts from it, is trained at 0.95 for 30 min and moved to 0.90.
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
     --sampler ddim --steps 16 --epochs 3 --out $P/kitchen_ddim16_rho0.90_e3.pt --threads $THREADS
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
     --sampler ddim --steps 16 --epochs 15 --init $P/kitchen_ddim16_rho0.90_e3.pt --out $P/kitchen_ddim16_rho0.90.pt --threads $THREADS
-tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 \
-    --sampler ddim --steps 16 --recalibrate $P/kitchen_ddim16_rho0.90.pt --out $P/kitchen_ddim16_rho0.95.pt
+for rho in 0.80 0.95; do
+  tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho $rho \
+      --sampler ddim --steps 16 --recalibrate $P/kitchen_ddim16_rho0.90.pt --out $P/kitchen_ddim16_rho$rho.pt
+done
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 --segment-frames 5 \
     --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 30 --init $P/kitchen_ddim16_rho0.90.pt \
     --out $P/kitchen_ddpm100_rho0.95.pt --threads $THREADS

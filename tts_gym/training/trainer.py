@@ -65,18 +65,19 @@ def load_datasets(paths: DatasetPaths) -> tuple[list[Path], list[Episode], Layou
     paths = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     if not paths:
         raise ValueError("no dataset given")
-    episodes, first = [], None
+    episodes, expected = [], None
     for path in paths:
         loaded = load_episodes(path)
         obs_dim, action_dim = loaded[0].obs.shape[1], loaded[0].actions.shape[1]
         signature = (obs_dim, action_dim, dataset_layout(path, obs_dim))
-        if first is None:
-            first = (path, signature)
-        elif signature != first[1]:
-            raise DatasetError(f"{path} does not match {first[0]}: (observation size, action size, "
-                               f"(layout, env)) {signature} against {first[1]}")
+        if expected is None:
+            expected = signature
+        elif signature != expected:
+            raise DatasetError(f"{path} does not match {paths[0]}: (observation size, action size, "
+                               f"(layout, env)) {signature} against {expected}")
         episodes += loaded
-    return paths, episodes, first[1][2]
+    _, _, layout = expected
+    return paths, episodes, layout
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
