@@ -72,18 +72,22 @@ for task in lift can; do
   done
 done
 
-# 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed)
+# 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed).
+#    Can runs 4 actions per chunk, chosen on validation seeds 200000+ (tts-gym eval ... --action-steps N
+#    --seed-start 200000); the shipped can.pt carries it (ship policy --action-steps 4), the others run 8.
+action_steps() { [ $1 = can ] && echo 4 || echo 8; }
 for task in kitchen lift can square; do
-  tts-gym eval --policy $OUT/policies/$task.pt --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
-  tts-gym eval --policy $OUT/policies/$task.pt --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
+  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
+  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
   for planner in $P/${task}_*_rho*.pt; do
     [ -f "$planner" ] || continue  # Square has no pruner yet
-    tts-gym eval --policy $OUT/policies/$task.pt --planner $planner --episodes 50 --envs 4 \
+    tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --planner $planner --episodes 50 --envs 4 \
         --out $OUT/eval/${task}_$(basename $planner .pt)
   done
 done
 
-# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py), then the benchmark
+# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py; can with --action-steps 4),
+#    then the benchmark
 #    (resumable per episode; --methods splits a task's bench across processes writing one folder)
 for task in lift can kitchen square; do
   tts-gym bench --policy $task --episodes 50 --envs 4 --repeats 6 --rollouts $OUT/rollouts/$task.h5 --out $OUT/bench/$task

@@ -89,3 +89,28 @@ def test_a_refused_file_leaves_the_shipped_one_and_the_index_as_they_were(tmp_pa
     with pytest.raises(ValueError, match="pruner_of_other_weights.pt was trained on other weights"):
         ship.ship_pruner("tiny", str(tmp_path / "pruner_of_other_weights.pt"), 0.9, "ddpm", 100, "recipe", None)
     assert {path.name: path.read_bytes() for path in zoo.iterdir()} == shipped
+
+
+def test_another_executed_horizon_keeps_the_pruners_and_drops_what_was_measured_under_the_old(tmp_path, monkeypatch):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    monkeypatch.setattr(ship, "HERE", zoo)
+    monkeypatch.setattr(ship, "INDEX", zoo / "index.json")
+    trained = tmp_path / "trained.pt"
+    tiny_policy().save(trained)
+    horizon = tiny_policy().config.n_action_steps
+    ship.ship_policy("tiny", str(trained), "recipe", summary_file(tmp_path, "dense", p1=0.5, action_steps=horizon))
+    entry = json.loads(ship.INDEX.read_text())
+    entry["policies"]["tiny"]["variants"] = [{"sparsity": 0.95, "sampler": "ddpm", "steps": 100, "file": "p.pt",
+                                               "results": {"p1": 0.4}}]
+    ship.INDEX.write_text(json.dumps(entry))
+
+    ship.ship_policy("tiny", str(trained), "recipe", None, action_steps=horizon - 1)
+    entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
+    assert SparseDiffusionPolicy.load(zoo / "tiny.pt").config.n_action_steps == horizon - 1
+    assert entry["action_steps"] == horizon - 1 and "results" not in entry
+    assert entry["variants"][0]["file"] == "p.pt" and entry["variants"][0]["results"] is None
+    with pytest.raises(ValueError, match=f"ran {horizon} actions per chunk; the shipped 'tiny' executes {horizon - 1}"):
+        ship.record_results("tiny", summary_file(tmp_path, "old", p1=0.5, action_steps=horizon))
+    ship.record_results("tiny", summary_file(tmp_path, "new", p1=0.6, action_steps=horizon - 1))
+    assert json.loads(ship.INDEX.read_text())["policies"]["tiny"]["results"]["ddpm100"]["p1"] == 0.6
