@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from tts_gym import SparseDiffusionPolicy
-from tts_gym.sparsity.cache import ResidualCache
-from tts_gym.sparsity.plan import Decision, dense_plan
+from tts_gym.evaluation.fidelity import paired_fidelity
+from tts_gym.sparsity.plan import Decision
 from tts_gym.sparsity.training.trajectories import TrajectoryStore
 
 
@@ -23,24 +23,12 @@ def plan_shares(policy, trajectories, rollouts: int = 8) -> None:
     print("decision shares:", {d.name: round(float((plan == d).mean()), 3) for d in Decision})
 
 
-@torch.no_grad()
 def gap_by_act(policy, trajectories, group: int = 5) -> None:
-    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
-    generator, rows = torch.Generator().manual_seed(0), {}
-    for windows in trajectories:
-        cache = ResidualCache(steps, blocks)
-        cache.ensure_batch(1)
-        for act, window in enumerate(windows):
-            memory, draw = policy.encode(window[None]), policy.draw_noise(1, generator)
-            plan = policy.plan(memory, cache)
-            sparse = policy.executor.run(memory, plan, *draw, cache)
-            if act:  # the first act is dense and fills R
-                dense = policy.executor.run(memory, dense_plan(1, steps, blocks), *draw, ResidualCache(steps, blocks))
-                rows.setdefault(act // group, []).append(
-                    (float((sparse - dense).abs().mean()), float((plan == Decision.REUSE_R).mean())))
-    for key in sorted(rows):
-        l1, r_share = np.mean(rows[key], axis=0)
-        print(f"acts {group * key:2d}-{group * key + group - 1:2d}: L1 {l1:.3f}, R share {r_share:.2f} ({len(rows[key])} acts)")
+    by_act = paired_fidelity(policy, trajectories)["by_act_index"]
+    for start in range(0, max(by_act) + 1, group):
+        rows = [by_act[a] for a in range(start, start + group) if a in by_act]
+        print(f"acts {start:2d}-{start + group - 1:2d}: L1 {np.mean([r['l1'] for r in rows]):.3f}, "
+              f"R share after step 0 {np.mean([r['reuse_r'] for r in rows]):.2f}")
 
 
 def main() -> None:
