@@ -90,7 +90,7 @@ def test_eval_writes_per_episode_lines_and_summary(tmp_path):
     for key in ("seed", "success", "steps", "act_ms_median", "act_ms_p90", "mean_sparsity", "inferences"):
         assert key in lines[0]
     assert summary["episodes"] == 3 and summary["success_rate"] == 1.0 and len(summary["success_ci95"]) == 2
-    assert summary["action_steps"] == policy_for_tiny_env().config.n_action_steps
+    assert summary["action_steps"] == policy_for_tiny_env().config.n_action_steps and summary["temperature"] == 1.0
 
 
 def test_eval_resumes_an_interrupted_run_and_refuses_another_policy(tmp_path):
@@ -112,6 +112,8 @@ def test_eval_resumes_an_interrupted_run_and_refuses_another_policy(tmp_path):
         evaluate(other, episodes=4, seed_start=100, out=tmp_path, progress=False)
     with pytest.raises(EpisodeLogError, match="another run"):  # the same weights, executing fewer actions per chunk
         evaluate(policy_for_tiny_env(), episodes=4, seed_start=100, out=tmp_path, progress=False, action_steps=2)
+    with pytest.raises(EpisodeLogError, match="another run"):  # the same weights, sampling at another temperature
+        evaluate(policy_for_tiny_env(), episodes=4, seed_start=100, out=tmp_path, progress=False, temperature=0.5)
     assert episodes.read_text().splitlines() == lines
     (tmp_path / "run.json").unlink()
     with pytest.raises(EpisodeLogError, match="unidentified run"):

@@ -40,7 +40,7 @@ def test_act_returns_actions_and_runs_inference_every_ta_steps(policy):
 
 
 def test_fewer_action_steps_infer_more_often_from_the_same_chunk_start(policy):
-    closed_loop = policy.with_action_steps(2)
+    closed_loop = policy.with_inference(action_steps=2)
     inferred = []
     for o in observations(6):
         closed_loop.act(o)
@@ -48,10 +48,28 @@ def test_fewer_action_steps_infer_more_often_from_the_same_chunk_start(policy):
     assert inferred == [True, False] * 3 and closed_loop.planner is policy.planner
     first = tiny_policy(seed=0).act(observations(1)[0], generator=torch.Generator().manual_seed(3))
     np.testing.assert_array_equal(
-        tiny_policy(seed=0).with_action_steps(2).act(observations(1)[0], generator=torch.Generator().manual_seed(3)), first)
+        tiny_policy(seed=0).with_inference(action_steps=2).act(observations(1)[0], generator=torch.Generator().manual_seed(3)), first)
     horizon = policy.config.backbone.horizon
     with pytest.raises(ValueError, match=f"needs horizon >= {horizon + 1}, got {horizon}"):
-        policy.with_action_steps(horizon - policy.config.backbone.n_obs_steps + 2)
+        policy.with_inference(action_steps=horizon - policy.config.backbone.n_obs_steps + 2)
+
+
+def test_temperature_scales_the_sampler_noise_and_zero_makes_sampling_deterministic():
+    stochastic = tiny_policy(sampler=SamplerConfig("ddpm", 100), seed=0)
+    sample, noise = stochastic.draw_noise(2, torch.Generator().manual_seed(3))
+    cooled_sample, cooled_noise = stochastic.with_inference(temperature=0.5).draw_noise(2, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(cooled_sample, 0.5 * sample)
+    torch.testing.assert_close(cooled_noise, 0.5 * noise)
+    assert stochastic.with_inference(temperature=0.5).config.n_action_steps == stochastic.config.n_action_steps
+    frozen = stochastic.with_inference(temperature=0.0)
+    window = observations(2)
+    chunks = [frozen.predict_action_chunk(window, generator=torch.Generator().manual_seed(seed)) for seed in (1, 2)]
+    np.testing.assert_array_equal(chunks[0], chunks[1])
+    assert not np.array_equal(*(stochastic.predict_action_chunk(window, generator=torch.Generator().manual_seed(seed))
+                                for seed in (1, 2)))
+    for bad in (-0.1, float("nan"), True):
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            stochastic.with_inference(temperature=bad)
 
 
 def test_queue_holds_chunk_from_index_to_minus_1(policy):

@@ -91,7 +91,7 @@ def test_a_refused_file_leaves_the_shipped_one_and_the_index_as_they_were(tmp_pa
     assert {path.name: path.read_bytes() for path in zoo.iterdir()} == shipped
 
 
-def test_another_executed_horizon_keeps_the_pruners_and_drops_what_was_measured_under_the_old(tmp_path, monkeypatch):
+def test_other_inference_choices_keep_the_pruners_and_drop_what_was_measured_under_the_old(tmp_path, monkeypatch):
     zoo = tmp_path / "zoo"
     zoo.mkdir()
     monkeypatch.setattr(ship, "HERE", zoo)
@@ -110,7 +110,15 @@ def test_another_executed_horizon_keeps_the_pruners_and_drops_what_was_measured_
     assert SparseDiffusionPolicy.load(zoo / "tiny.pt").config.n_action_steps == horizon - 1
     assert entry["action_steps"] == horizon - 1 and "results" not in entry
     assert entry["variants"][0]["file"] == "p.pt" and entry["variants"][0]["results"] is None
-    with pytest.raises(ValueError, match=f"ran {horizon} actions per chunk; the shipped 'tiny' executes {horizon - 1}"):
+    with pytest.raises(ValueError, match=f"ran with action_steps {horizon}; the shipped 'tiny' uses {horizon - 1}"):
         ship.record_results("tiny", summary_file(tmp_path, "old", p1=0.5, action_steps=horizon))
     ship.record_results("tiny", summary_file(tmp_path, "new", p1=0.6, action_steps=horizon - 1))
     assert json.loads(ship.INDEX.read_text())["policies"]["tiny"]["results"]["ddpm100"]["p1"] == 0.6
+
+    ship.ship_policy("tiny", str(trained), "recipe", None, temperature=0.5)
+    entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
+    shipped = SparseDiffusionPolicy.load(zoo / "tiny.pt").config
+    assert (shipped.temperature, shipped.n_action_steps) == (0.5, horizon)  # the file's own horizon again
+    assert entry["temperature"] == 0.5 and "results" not in entry and entry["variants"][0]["file"] == "p.pt"
+    with pytest.raises(ValueError, match="ran with temperature 1.0; the shipped 'tiny' uses 0.5 .*--temperature 1.0"):
+        ship.record_results("tiny", summary_file(tmp_path, "warm", p1=0.5, temperature=1.0, action_steps=horizon))

@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
     parser.add_argument("--action-steps", type=int, default=None,
                         help="actions executed from each predicted chunk before the next act (default: the policy's)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="std of the sampler's noise; below 1 samples nearer the centre (default: the policy's)")
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
     parser.add_argument("--max-episode-steps", type=int, default=None, help="cap episode length (default: the env's)")
     parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json (reruns resume)")
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
         out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
         video=Path(args.video) if args.video else None, action_steps=args.action_steps,
+        temperature=args.temperature,
     )
     print(json.dumps(summary, indent=2))
     return 0

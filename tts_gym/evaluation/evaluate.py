@@ -25,14 +25,14 @@ TEST_SEED_START = 100_000  # test episodes start here; demonstrations use seeds 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = TEST_SEED_START, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
              progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None,
-             action_steps: int | None = None) -> dict:
+             action_steps: int | None = None, temperature: float | None = None) -> dict:
     """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
     With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds.
     With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``."""
     if not isinstance(policy, SparseDiffusionPolicy):
         policy = load_variant(policy, sparsity, sampler, steps, planner_file)
-    if action_steps:
-        policy = policy.with_action_steps(action_steps)
+    if action_steps is not None or temperature is not None:
+        policy = policy.with_inference(action_steps, temperature)
     env_id = env or policy.config.env_id
     if env_id is None:
         raise ValueError("the policy records no env id; pass --env")
@@ -49,7 +49,8 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
-                   planner=policy.planner.name, action_steps=policy.config.n_action_steps, seed_start=seed_start,
+                   planner=policy.planner.name, action_steps=policy.config.n_action_steps,
+                   temperature=policy.config.temperature, seed_start=seed_start,
                    max_episode_steps=max_episode_steps)
     if out is not None:
         write_json(out / "summary.json", summary)

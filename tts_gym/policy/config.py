@@ -1,6 +1,7 @@
 """Everything a policy needs besides weights, as validated dataclasses stored in every checkpoint."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,10 +11,14 @@ from ..backbone.sampler import SamplerConfig
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Backbone, sampler, action chunking and the observation layout.
+    """Backbone, sampler, action chunking, the observation layout and the sampling temperature.
 
     ``obs_keys`` lists the (key, size) pieces of the flat observation in order, so a policy can read
     the simulator's raw dict observation (robosuite, FrankaKitchen) as well as a flat array.
+    ``temperature`` is the standard deviation of the sampler's Gaussian noise (the initial sample and
+    DDPM's per-step noise). 1 samples the demonstrations' distribution, exploration noise recorded in
+    the labels included; below 1 samples nearer its centre. Like ``n_action_steps`` it is an
+    inference choice: the same weights run under any value.
     """
 
     backbone: BackboneConfig
@@ -21,6 +26,7 @@ class PolicyConfig:
     n_action_steps: int = 8
     obs_keys: tuple[tuple[str, int], ...] = ()
     env_id: str | None = None
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
@@ -36,6 +42,10 @@ class PolicyConfig:
                 f"executing {self.n_action_steps} actions from index n_obs_steps-1={b.n_obs_steps - 1} "
                 f"needs horizon >= {b.n_obs_steps - 1 + self.n_action_steps}, got {b.horizon}"
             )
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
+                or not math.isfinite(self.temperature) or self.temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature!r}")
+        object.__setattr__(self, "temperature", float(self.temperature))
         if self.obs_keys and sum(n for _, n in self.obs_keys) != b.obs_dim:
             raise ValueError(f"obs_keys sizes sum to {sum(n for _, n in self.obs_keys)}, but obs_dim is {b.obs_dim}")
 

@@ -163,7 +163,8 @@ class SparseDiffusionPolicy:
         return enforce_warmup(self.planner.plan(memory, rollout_valid), fresh_rows)
 
     def draw_noise(self, batch: int, generator: torch.Generator | list[torch.Generator] | None = None):
-        """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da].
+        """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da],
+        both at the config's temperature.
 
         ``generator`` is one stream for the batch or one per row (each row's noise then depends on
         its own stream only).
@@ -176,8 +177,11 @@ class SparseDiffusionPolicy:
             return torch.cat([x for x, _ in rows]), noise
         b = self.config.backbone
         shape = (batch, b.horizon, b.action_dim)
-        sample = torch.randn(shape, generator=generator)
-        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
+        scale = self.config.temperature
+        sample = torch.randn(shape, generator=generator) * scale
+        noise = None
+        if self.sampler.stochastic:
+            noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) * scale
         return sample, noise
 
     @torch.no_grad()
@@ -242,10 +246,12 @@ class SparseDiffusionPolicy:
         config = self.config if sampler is None else replace(self.config, sampler=sampler)
         return self._variant(config, planner)
 
-    def with_action_steps(self, n_action_steps: int) -> "SparseDiffusionPolicy":
-        """The same weights and planner executing ``n_action_steps`` of each predicted chunk before
-        the next inference: fewer is more closed-loop, at more acts per episode."""
-        return self._variant(replace(self.config, n_action_steps=n_action_steps), self.planner)
+    def with_inference(self, action_steps: int | None = None, temperature: float | None = None) -> "SparseDiffusionPolicy":
+        """The same weights and planner under other inference choices (``None`` keeps the current one):
+        ``action_steps`` of each predicted chunk run before the next inference (fewer is more closed
+        loop, at more acts per episode); ``temperature`` scales the sampler's noise (see PolicyConfig)."""
+        changes = {"n_action_steps": action_steps, "temperature": temperature}
+        return self._variant(replace(self.config, **{k: v for k, v in changes.items() if v is not None}), self.planner)
 
     def _variant(self, config: PolicyConfig, planner: Planner | None) -> "SparseDiffusionPolicy":
         policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner,

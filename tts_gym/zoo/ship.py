@@ -2,7 +2,7 @@
 
     python -m tts_gym.zoo.ship policy --name kitchen --file outputs/policies/kitchen.pt \\
         --recipe "tts-gym collect ...; tts-gym train ..." --results outputs/eval/kitchen_dense/summary.json \\
-        [--action-steps 4]
+        [--action-steps 4] [--temperature 0.5]
     python -m tts_gym.zoo.ship pruner --name kitchen --file outputs/pruners/kitchen_ddpm100_095.pt \\
         --sparsity 0.95 --sampler ddpm --steps 100 --recipe "..." --results .../summary.json
     python -m tts_gym.zoo.ship results --name kitchen [--sparsity 0.95] --results .../summary.json
@@ -43,17 +43,22 @@ def _staged(target: Path):
         staging.unlink(missing_ok=True)
 
 
-def ship_policy(name: str, file: str, recipe: str, results: str | None, action_steps: int | None = None) -> Path:
-    """Store the policy (fp16) under ``name``, executing ``action_steps`` actions of each chunk if
-    given (an inference choice, made on validation seeds; the file's own otherwise).
+def _inference(config) -> dict:
+    """The inference choices a shipped entry records: its results hold only under these."""
+    return {"action_steps": config.n_action_steps, "temperature": config.temperature}
+
+
+def ship_policy(name: str, file: str, recipe: str, results: str | None, action_steps: int | None = None,
+                temperature: float | None = None) -> Path:
+    """Store the policy (fp16) under ``name``, executing ``action_steps`` actions of each chunk and
+    sampling at ``temperature`` if given (inference choices, made on validation seeds; the file's own
+    otherwise).
 
     New weights under a shipped name drop that name's results and pruner variants: both were
-    measured or trained on the weights they replace. The same weights with another executed horizon
-    keep their pruners but drop every recorded result: those episodes ran under the old horizon.
+    measured or trained on the weights they replace. The same weights under other inference choices
+    keep their pruners but drop every recorded result: those episodes ran under the old choices.
     """
-    policy = SparseDiffusionPolicy.load(file)
-    if action_steps is not None:
-        policy = policy.with_action_steps(action_steps)
+    policy = SparseDiffusionPolicy.load(file).with_inference(action_steps, temperature)
     target = HERE / f"{name}.pt"
     shipped = SparseDiffusionPolicy.load(target) if target.is_file() else None
     previous = shipped.weights_digest() if shipped is not None else None
@@ -71,15 +76,14 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None, action_s
             (HERE / variant["file"]).unlink(missing_ok=True)
         print(f"{name}: new weights; dropped its recorded results and {len(stale)} pruner variant(s) "
               "trained on the old ones (retrain and ship them again)")
-    elif shipped is not None and shipped.config.n_action_steps != policy.config.n_action_steps:
+    elif shipped is not None and _inference(shipped.config) != _inference(policy.config):
         entry.pop("results", None)
         for variant in entry.get("variants", []):
             variant["results"] = None
-        print(f"{name}: now executes {policy.config.n_action_steps} actions per chunk (was "
-              f"{shipped.config.n_action_steps}); dropped the results measured under the old horizon")
+        print(f"{name}: now runs with {_inference(policy.config)} (was {_inference(shipped.config)}); "
+              "dropped the results measured under the old choices")
     entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe,
-                 parameters=sum(p.numel() for p in policy.model.parameters()),
-                 action_steps=policy.config.n_action_steps)
+                 parameters=sum(p.numel() for p in policy.model.parameters()), **_inference(policy.config))
     entry.setdefault("variants", [])
     write_json(INDEX, index)
     if results:
@@ -94,10 +98,12 @@ def record_results(name: str, results: str, sparsity: float | None = None) -> di
     if name not in index["policies"]:
         raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
     entry, summary = index["policies"][name], _results(results)
-    executed, shipped = summary.get("action_steps"), entry.get("action_steps")
-    if executed is not None and shipped is not None and executed != shipped:
-        raise ValueError(f"{results} ran {executed} actions per chunk; the shipped {name!r} executes {shipped} "
-                         f"(evaluate without --action-steps, or ship the policy with --action-steps {executed})")
+    for key in ("action_steps", "temperature"):
+        ran, shipped = summary.get(key), entry.get(key)
+        if ran is not None and shipped is not None and ran != shipped:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{results} ran with {key} {ran}; the shipped {name!r} uses {shipped} "
+                             f"(evaluate without {flag}, or ship the policy with {flag} {ran})")
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
@@ -136,6 +142,8 @@ def main() -> None:
     parser.add_argument("--strategy", default="omni")
     parser.add_argument("--action-steps", type=int, default=None,
                         help="policy: actions executed from each predicted chunk (default: the file's own)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="policy: std of the sampler's noise (default: the file's own)")
     args = parser.parse_args()
     if args.kind == "results":
         if not args.results:
@@ -145,7 +153,7 @@ def main() -> None:
     if not (args.file and args.recipe):
         parser.error(f"{args.kind} needs --file and --recipe")
     if args.kind == "policy":
-        print(ship_policy(args.name, args.file, args.recipe, args.results, args.action_steps))
+        print(ship_policy(args.name, args.file, args.recipe, args.results, args.action_steps, args.temperature))
     else:
         print(ship_pruner(args.name, args.file, args.sparsity, args.sampler, args.steps, args.recipe, args.results,
                           args.strategy))
