@@ -42,9 +42,16 @@ tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/
     --sampler ddim --steps 16 --epochs 3 --out $P/kitchen_ddim16_rho0.90_e3.pt --threads $THREADS
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
     --sampler ddim --steps 16 --epochs 15 --init $P/kitchen_ddim16_rho0.90_e3.pt --out $P/kitchen_ddim16_rho0.90.pt --threads $THREADS
+# The shipped Kitchen policy samples at temperature 0.5, so its DDIM-16 pruner is then trained 14 more
+# minutes under it, on rollouts recorded under it, and moved to 0.80 and 0.95 (the DDPM-100 ones below
+# are still the temperature-1 ones).
+tts-gym record-rollouts --policy $OUT/policies/kitchen.pt --temperature 0.5 --episodes 32 --envs 4 --out $OUT/rollouts/kitchen_T0.5.h5
+tts-gym train-pruner --policy $OUT/policies/kitchen.pt --temperature 0.5 --rollouts $OUT/rollouts/kitchen_T0.5.h5 --rho 0.90 \
+    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchen_ddim16_rho0.90.pt \
+    --out $P/kitchen_ddim16_rho0.90_T0.5.pt --threads $THREADS
 for rho in 0.80 0.95; do
-  tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho $rho \
-      --sampler ddim --steps 16 --recalibrate $P/kitchen_ddim16_rho0.90.pt --out $P/kitchen_ddim16_rho$rho.pt
+  tts-gym train-pruner --policy $OUT/policies/kitchen.pt --temperature 0.5 --rollouts $OUT/rollouts/kitchen_T0.5.h5 --rho $rho \
+      --sampler ddim --steps 16 --recalibrate $P/kitchen_ddim16_rho0.90_T0.5.pt --out $P/kitchen_ddim16_rho${rho}_T0.5.pt
 done
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt --rollouts $OUT/rollouts/kitchen.h5 --rho 0.95 --segment-frames 5 \
     --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 30 --init $P/kitchen_ddim16_rho0.90.pt \
@@ -73,20 +80,23 @@ for task in lift can; do
 done
 
 # 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed).
-#    Can runs 4 actions per chunk, chosen on validation seeds 200000+ (tts-gym eval ... --action-steps N
-#    --seed-start 200000); the shipped can.pt carries it (ship policy --action-steps 4), the others run 8.
+#    Can runs 4 actions per chunk and Kitchen and Can sample at temperature 0.5, chosen on validation seeds
+#    200000+ (tts-gym eval ... --action-steps N | --temperature T --seed-start 200000); the shipped files carry
+#    them (ship policy --action-steps 4 --temperature 0.5), the others run 8 at temperature 1.
 action_steps() { [ $1 = can ] && echo 4 || echo 8; }
+temperature() { case $1 in kitchen|can) echo 0.5 ;; *) echo 1 ;; esac; }
 for task in kitchen lift can square; do
-  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
-  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
+  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --temperature $(temperature $task) --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
+  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --temperature $(temperature $task) --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
   for planner in $P/${task}_*_rho*.pt; do
     [ -f "$planner" ] || continue  # Square has no pruner yet
-    tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --planner $planner --episodes 50 --envs 4 \
+    tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --temperature $(temperature $task) --planner $planner --episodes 50 --envs 4 \
         --out $OUT/eval/${task}_$(basename $planner .pt)
   done
 done
 
-# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py; can with --action-steps 4),
+# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py; can with --action-steps 4,
+#    kitchen and can with --temperature 0.5),
 #    then the benchmark
 #    (resumable per episode; --methods splits a task's bench across processes writing one folder)
 for task in lift can kitchen square; do

@@ -9,6 +9,7 @@ import torch
 
 import tts_gym
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.evaluation.evaluate import load_variant
 from tts_gym.zoo import HERE
 
 SHIPPED = tts_gym.pretrained()
@@ -27,8 +28,17 @@ def test_shipped_policy_loads_and_acts(name):
         sparse = SparseDiffusionPolicy.from_pretrained(name, sparsity=variant["sparsity"], sampler=variant["sampler"],
                                                        steps=variant["steps"])
         assert sparse.planner.name == "pruner" and sparse.config.sampler.num_inference_steps == variant["steps"]
+        # the entry's inference choices are the file's, and a pruner variant runs under them
+        assert sparse.config.temperature == policy.config.temperature == entry.get("temperature", 1.0)
         # a pruner without a weights digest would load into any retrained policy of the same shape
         assert torch.load(HERE / variant["file"], weights_only=True)["weights"] == policy.weights_digest()
+
+
+def test_load_variant_overrides_the_shipped_temperature_only_when_asked():
+    name = sorted(SHIPPED)[0]
+    shipped = SparseDiffusionPolicy.from_pretrained(name).config.temperature
+    assert load_variant(name).config.temperature == shipped
+    assert load_variant(name, sampler="ddim", steps=4, temperature=0.25).config.temperature == 0.25
 
 
 def test_unshipped_variant_lists_the_shipped_ones():

@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm"],
                         help="sampler of the rollouts (the windows barely depend on it; DDIM is ~6x faster)")
     parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the policy's)")
     parser.add_argument("--envs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     store = TrajectoryStore(args.out)
     done = set(store.seeds())
     seeds = [s for s in range(args.seed_start, args.seed_start + args.episodes) if s not in done]
-    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, temperature=args.temperature)
     windows: dict[int, list[np.ndarray]] = {}
 
     def on_inference(slot, seed, window, sparsity, ms):
