@@ -51,8 +51,7 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     results = sorted([*recorded.values(), *results], key=lambda result: result.seed)
     summary = summarize(results)
     summary.update(env_id=env_id, sampler=policy.config.sampler.name, steps=policy.config.sampler.num_inference_steps,
-                   planner=policy.planner.name, action_steps=policy.config.n_action_steps,
-                   temperature=policy.config.temperature, seed_start=seed_start,
+                   planner=policy.planner.name, **policy.config.inference_choices(), seed_start=seed_start,
                    max_episode_steps=max_episode_steps)
     if out is not None:
         write_json(out / "summary.json", summary)

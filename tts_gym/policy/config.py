@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..backbone.config import BackboneConfig
 from ..backbone.sampler import SamplerConfig
+
+
+# Inference choices: the name eval summaries, the zoo index and ``with_inference`` use -> the field.
+INFERENCE_CHOICES = {"action_steps": "n_action_steps", "temperature": "temperature"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class PolicyConfig:
         object.__setattr__(self, "temperature", float(self.temperature))
         if self.obs_keys and sum(n for _, n in self.obs_keys) != b.obs_dim:
             raise ValueError(f"obs_keys sizes sum to {sum(n for _, n in self.obs_keys)}, but obs_dim is {b.obs_dim}")
+
+    def inference_choices(self) -> dict[str, Any]:
+        """The choices the same weights can run under (results hold only under these), by the names
+        of ``INFERENCE_CHOICES``."""
+        return {name: getattr(self, field) for name, field in INFERENCE_CHOICES.items()}
+
+    def with_inference_choices(self, **choices: Any) -> "PolicyConfig":
+        """This config under other inference choices, by name (``None`` keeps the current one)."""
+        return replace(self, **{INFERENCE_CHOICES[name]: value for name, value in choices.items() if value is not None})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

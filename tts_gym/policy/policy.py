@@ -177,11 +177,13 @@ class SparseDiffusionPolicy:
             return torch.cat([x for x, _ in rows]), noise
         b = self.config.backbone
         shape = (batch, b.horizon, b.action_dim)
-        scale = self.config.temperature
-        sample = torch.randn(shape, generator=generator) * scale
-        noise = None
-        if self.sampler.stochastic:
-            noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) * scale
+        sample = torch.randn(shape, generator=generator)
+        noise = torch.randn((self.sampler.num_steps, *shape), generator=generator) if self.sampler.stochastic else None
+        temperature = self.config.temperature
+        if temperature != 1.0:  # in place; the default costs nothing per act
+            sample.mul_(temperature)
+            if noise is not None:
+                noise.mul_(temperature)
         return sample, noise
 
     @torch.no_grad()
@@ -246,12 +248,13 @@ class SparseDiffusionPolicy:
         config = self.config if sampler is None else replace(self.config, sampler=sampler)
         return self._variant(config, planner)
 
-    def with_inference(self, action_steps: int | None = None, temperature: float | None = None) -> "SparseDiffusionPolicy":
+    def with_inference(self, action_steps: int | None = None,
+                       temperature: float | None = None) -> "SparseDiffusionPolicy":
         """The same weights and planner under other inference choices (``None`` keeps the current one):
         ``action_steps`` of each predicted chunk run before the next inference (fewer is more closed
         loop, at more acts per episode); ``temperature`` scales the sampler's noise (see PolicyConfig)."""
-        changes = {"n_action_steps": action_steps, "temperature": temperature}
-        return self._variant(replace(self.config, **{k: v for k, v in changes.items() if v is not None}), self.planner)
+        config = self.config.with_inference_choices(action_steps=action_steps, temperature=temperature)
+        return self._variant(config, self.planner)
 
     def _variant(self, config: PolicyConfig, planner: Planner | None) -> "SparseDiffusionPolicy":
         policy = SparseDiffusionPolicy(self.model, self.normalizer, config, planner,

@@ -16,6 +16,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..policy.config import INFERENCE_CHOICES
 from ..policy.policy import SparseDiffusionPolicy
 from ..files import write_json
 from . import HERE, INDEX, find_variant, variant_key
@@ -41,11 +42,6 @@ def _staged(target: Path):
         os.replace(staging, target)
     finally:
         staging.unlink(missing_ok=True)
-
-
-def _inference(config) -> dict:
-    """The inference choices a shipped entry records: its results hold only under these."""
-    return {"action_steps": config.n_action_steps, "temperature": config.temperature}
 
 
 def ship_policy(name: str, file: str, recipe: str, results: str | None, action_steps: int | None = None,
@@ -76,14 +72,15 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None, action_s
             (HERE / variant["file"]).unlink(missing_ok=True)
         print(f"{name}: new weights; dropped its recorded results and {len(stale)} pruner variant(s) "
               "trained on the old ones (retrain and ship them again)")
-    elif shipped is not None and _inference(shipped.config) != _inference(policy.config):
+    elif shipped is not None and shipped.config.inference_choices() != policy.config.inference_choices():
         entry.pop("results", None)
         for variant in entry.get("variants", []):
             variant["results"] = None
-        print(f"{name}: now runs with {_inference(policy.config)} (was {_inference(shipped.config)}); "
+        print(f"{name}: now runs with {policy.config.inference_choices()} (was {shipped.config.inference_choices()}); "
               "dropped the results measured under the old choices")
     entry.update(file=target.name, env_id=policy.config.env_id, recipe=recipe,
-                 parameters=sum(p.numel() for p in policy.model.parameters()), **_inference(policy.config))
+                 parameters=sum(p.numel() for p in policy.model.parameters()),
+                 **policy.config.inference_choices())
     entry.setdefault("variants", [])
     write_json(INDEX, index)
     if results:
@@ -98,7 +95,7 @@ def record_results(name: str, results: str, sparsity: float | None = None) -> di
     if name not in index["policies"]:
         raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
     entry, summary = index["policies"][name], _results(results)
-    for key in ("action_steps", "temperature"):
+    for key in INFERENCE_CHOICES:
         ran, shipped = summary.get(key), entry.get(key)
         if ran is not None and shipped is not None and ran != shipped:
             flag = "--" + key.replace("_", "-")
