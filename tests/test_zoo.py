@@ -122,3 +122,34 @@ def test_other_inference_choices_keep_the_pruners_and_drop_what_was_measured_und
     assert entry["temperature"] == 0.5 and "results" not in entry and entry["variants"][0]["file"] == "p.pt"
     with pytest.raises(ValueError, match="ran with temperature 1.0; the shipped 'tiny' uses 0.5 .*--temperature 1.0"):
         ship.record_results("tiny", summary_file(tmp_path, "warm", p1=0.5, temperature=1.0, action_steps=horizon))
+
+
+def test_the_zoo_table_has_a_row_per_measured_run_and_marks_the_unmeasured():
+    from tts_gym.zoo.listing import markdown
+
+    levels = {"p1": 1.0, "p2": 0.5, "p3": 0.25, "p4": 0.125}
+    dense = {"sampler": "ddim", "steps": 16, "episodes": 8, "success_rate": 0.125, "success_ci95": [0.02, 0.47],
+             "mean_sparsity": 0.0, **levels}
+    tts = {**dense, "mean_sparsity": 0.84}
+    entries = {"kitchen": {"results": {"ddim16": dense}, "variants": [
+        {"sparsity": 0.95, "sampler": "ddpm", "steps": 100, "results": None},
+        {"sparsity": 0.9, "sampler": "ddim", "steps": 16, "results": tts},
+    ]}}
+    lines = markdown(entries).splitlines()
+    assert len(lines) == 2 + 3
+    assert lines[2] == "| kitchen | dense | DDIM-16 | 0% | p1-p4 1.00 / 0.50 / 0.25 / 0.12 (0.02-0.47) | 8 |"
+    assert lines[3].startswith("| kitchen | TTS rho 0.95 | DDPM-100 | - | not measured")  # DDPM-100 before DDIM-16
+    assert "| TTS rho 0.90 | DDIM-16 | 84% |" in lines[4]
+
+
+def test_the_zoo_command_lists_every_shipped_file_and_refuses_an_unknown_name(capsys):
+    from tts_gym import pretrained
+    from tts_gym.cli import main
+
+    assert main(["zoo"]) == 0
+    table = capsys.readouterr().out
+    for name, entry in pretrained().items():
+        runs = len(entry.get("results") or {}) + len(entry.get("variants", []))
+        assert sum(line.startswith(f"| {name} |") for line in table.splitlines()) == runs
+    with pytest.raises(SystemExit, match="no shipped policy 'nope'"):
+        main(["zoo", "--policy", "nope"])

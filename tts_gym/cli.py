@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("tts_gym.evaluation.cli", "evaluate a policy in simulation"),
     "bench": ("tts_gym.evaluation.bench_cli", "benchmark every acceleration method side by side"),
     "render-masks": ("tts_gym.wrappers.render_masks", "draw recorded plans as pictures"),
+    "zoo": ("tts_gym.zoo.listing", "list the shipped policies and pruners with their measured results"),
 }
 
 
