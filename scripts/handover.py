@@ -3,10 +3,12 @@
     python scripts/handover.py --policy kitchen --env kitchen --stage light_approach --episodes 20
 
 Every episode starts like a test episode (seeds 100000+, per-seed perturbation); the expert (no
-noise) runs until its stage machine enters ``--stage``, then the policy is reset and acts until the
-episode ends. Handing over at successive stages separates "the policy cannot do this sub-task from
-the expert's own states" from "the policy arrives at this sub-task in states the expert never
-visited". Prints one JSON line per episode and a summary line per task: how many episodes completed it.
+noise) runs until its stage machine enters ``--stage``, then the policy acts until the episode ends.
+While the expert drives, the policy observes (``policy.observe``), so it takes over with the real
+recent observations (``--fresh-history``: from the handover frame alone, repeated as at an episode's
+start, as the measurements before the sixteenth session did). Handing over at successive stages
+separates "the policy cannot do this sub-task from the expert's own states" from "the policy
+arrives at this sub-task in states the expert never visited". Prints one JSON line per episode and a summary line per task: how many episodes completed it.
 ``--trace I`` adds the observation entry ``I`` at every step after the handover to each episode's line
 (``scripts/plot_traces.py`` draws them), e.g. 26, Kitchen's light-switch joint (17 in ``kitchen-positions``).
 """
@@ -28,20 +30,26 @@ from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int,
                      trace_index: int | None = None, taker: str = "policy",
-                     after_step: Callable[[int], None] | None = None) -> dict:
+                     after_step: Callable[[int], None] | None = None, fresh_history: bool = False) -> dict:
     """One episode handed over at ``stage``. ``taker="expert"`` lets the expert go on instead (its own
-    run from the same state); ``after_step(step)`` is called after every step from the handover on."""
+    run from the same state); ``after_step(step)`` is called after every step from the handover on.
+    The policy observes the expert's steps, so it takes over with the real recent observations;
+    ``fresh_history`` starts it from the handover frame alone (repeated, as at an episode's start)."""
     if taker not in ("policy", "expert"):
         raise ValueError(f"taker must be 'policy' or 'expert', got {taker!r}")
     obs, info = env.reset(seed=seed)
     expert.reset()
+    policy.reset(seed=seed)
     handover_step, tasks_at_handover, step, trace = None, [], 0, []
     while True:
         if handover_step is None or taker == "expert":
             action = expert.act(obs)
             if handover_step is None and expert.stage == stage:
                 handover_step, tasks_at_handover = step, list(info.get("tasks_completed", []))
-                policy.reset(seed=seed)
+                if fresh_history:
+                    policy.reset(seed=seed)
+        if handover_step is None and not fresh_history:
+            policy.observe(obs)
         if handover_step is not None and taker == "policy":
             action = policy.act(obs)
         obs, _, terminated, truncated, info = env.step(action)
@@ -75,6 +83,8 @@ def main() -> None:
     parser.add_argument("--sampler", default="ddim", help="sampler name, as for tts-gym eval")
     parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
     parser.add_argument("--trace", type=int, default=None, metavar="I", help="record observation entry I after handover")
+    parser.add_argument("--fresh-history", action="store_true",
+                        help="the policy starts from the handover frame alone, not the observations before it")
     args = parser.parse_args()
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
@@ -84,7 +94,8 @@ def main() -> None:
     try:
         for seed in range(args.seed_start, args.seed_start + args.episodes):
             expert = make_expert(env, noise=0.0, rng=np.random.default_rng(seed))
-            record = handover_episode(env, expert, policy, args.stage, seed, args.trace)
+            record = handover_episode(env, expert, policy, args.stage, seed, args.trace,
+                                      fresh_history=args.fresh_history)
             never_handed_over += record["handover_step"] is None
             done_per_task.update(record["tasks_completed"])
             print(json.dumps(record), flush=True)

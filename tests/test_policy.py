@@ -85,6 +85,21 @@ def test_queue_holds_chunk_from_index_to_minus_1(policy):
     assert chunk.shape == (4, ACTION_DIM)
 
 
+def test_observe_fills_the_history_without_acting_and_drops_a_stale_queue():
+    obs = observations(3)  # To=2 in the tiny model
+    expected = tiny_policy(seed=0).predict_action_chunk(obs[1:], generator=torch.Generator().manual_seed(3))
+    handed_over = tiny_policy(seed=0)
+    handed_over.observe(obs[0])
+    handed_over.act(obs[1], generator=torch.Generator().manual_seed(9))  # queues a chunk ...
+    handed_over.observe(obs[1])  # ... which another controller's step makes stale (history now obs[1], obs[1])
+    handed_over.observe(obs[1][None], env_ids=[0])
+    first = handed_over.act(obs[2], generator=torch.Generator().manual_seed(3))
+    assert handed_over.last_act_inferred  # a fresh chunk, conditioned on the observed past
+    np.testing.assert_allclose(first, expected[0], atol=1e-6)
+    with pytest.raises(ObservationError):
+        handed_over.observe(np.full(OBS_DIM, np.nan, np.float32))
+
+
 def test_same_seed_same_actions_and_generator_override():
     obs = observations(6)
     a = [tiny_policy(seed=1).act(o) for o in obs[:1]]

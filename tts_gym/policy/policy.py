@@ -100,18 +100,7 @@ class SparseDiffusionPolicy:
         ``env_ids`` acts for some of the policy's environments only (``obs`` has one row per id),
         e.g. while others have finished their episodes; the rest keep their state untouched.
         """
-        flat, batched = self._check_observation(obs)
-        if env_ids is None:
-            self.state.bind(len(flat), self.config.backbone.obs_dim, self.config.backbone.action_dim)
-            self.cache.ensure_batch(len(flat))
-            rows = np.arange(len(flat))
-        else:
-            rows = np.asarray(env_ids, dtype=int).reshape(-1)
-            if self.state.num_envs is None or len(rows) != len(flat) or rows.min() < 0 or rows.max() >= self.state.num_envs:
-                raise ValueError(
-                    f"env_ids {rows.tolist()} must index the {self.state.num_envs} environments the policy runs, "
-                    f"one per observation row ({len(flat)} rows)"
-                )
+        flat, batched, rows = self._rows_of(obs, env_ids)
         self.state.push(flat, rows)
         needing = self.state.rows_needing_inference(rows)
         self.last_act_inferred = bool(len(needing))
@@ -119,6 +108,30 @@ class SparseDiffusionPolicy:
             self.state.fill(needing, self._infer(self.state.history[needing], needing, generator))
         actions = self.state.pop(rows)
         return actions if batched else actions[0]
+
+    def observe(self, obs, env_ids=None) -> None:
+        """Record an observation without acting, while another controller (a teleoperator, a scripted
+        expert) drives: a later ``act()`` then conditions on the real recent past, not on its first
+        frame repeated as at the start of a rollout. Any queued actions are dropped, since the env
+        moved without them."""
+        flat, _, rows = self._rows_of(obs, env_ids)
+        self.state.push(flat, rows)
+        self.state.drop_queue(rows)
+
+    def _rows_of(self, obs, env_ids) -> tuple[np.ndarray, bool, np.ndarray]:
+        """Checked observations, whether they were batched, and the env rows they belong to."""
+        flat, batched = self._check_observation(obs)
+        if env_ids is None:
+            self.state.bind(len(flat), self.config.backbone.obs_dim, self.config.backbone.action_dim)
+            self.cache.ensure_batch(len(flat))
+            return flat, batched, np.arange(len(flat))
+        rows = np.asarray(env_ids, dtype=int).reshape(-1)
+        if self.state.num_envs is None or len(rows) != len(flat) or rows.min() < 0 or rows.max() >= self.state.num_envs:
+            raise ValueError(
+                f"env_ids {rows.tolist()} must index the {self.state.num_envs} environments the policy runs, "
+                f"one per observation row ({len(flat)} rows)"
+            )
+        return flat, batched, rows
 
     def predict_action_chunk(self, obs_window, generator: torch.Generator | None = None) -> np.ndarray:
         """One inference on a window of To observations: ``[To, Do]`` -> ``[Ta, Da]`` (or batched).

@@ -76,6 +76,9 @@ class RolloutState:
         self.queue[rows] = actions
         self.remaining[rows] = self.n_action_steps
 
+    def drop_queue(self, rows: np.ndarray) -> None:
+        self.remaining[rows] = 0
+
     def pop(self, rows: np.ndarray) -> np.ndarray:
         actions = self.queue[rows, self.n_action_steps - self.remaining[rows]]
         self.remaining[rows] -= 1
