@@ -82,12 +82,14 @@ def main() -> None:
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--sampler", default="ddim", help="sampler name, as for tts-gym eval")
     parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the policy's)")
     parser.add_argument("--trace", type=int, default=None, metavar="I", help="record observation entry I after handover")
     parser.add_argument("--fresh-history", action="store_true",
                         help="the policy starts from the handover frame alone, not the observations before it")
     args = parser.parse_args()
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
+    policy = policy.with_inference(temperature=args.temperature)
     env = gym.make(tts_gym.envs.resolve_env_id(args.env))
     done_per_task: Counter = Counter()
     never_handed_over = 0

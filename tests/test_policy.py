@@ -92,6 +92,7 @@ def test_observe_fills_the_history_without_acting_and_drops_a_stale_queue():
     handed_over.observe(obs[0])
     handed_over.act(obs[1], generator=torch.Generator().manual_seed(9))  # queues a chunk ...
     handed_over.observe(obs[1])  # ... which another controller's step makes stale (history now obs[1], obs[1])
+    assert handed_over.cache.fresh_rows(1).all()  # and the R cache with it
     handed_over.observe(obs[1][None], env_ids=[0])
     first = handed_over.act(obs[2], generator=torch.Generator().manual_seed(3))
     assert handed_over.last_act_inferred  # a fresh chunk, conditioned on the observed past

@@ -112,11 +112,12 @@ class SparseDiffusionPolicy:
     def observe(self, obs, env_ids=None) -> None:
         """Record an observation without acting, while another controller (a teleoperator, a scripted
         expert) drives: a later ``act()`` then conditions on the real recent past, not on its first
-        frame repeated as at the start of a rollout. Any queued actions are dropped, since the env
-        moved without them."""
+        frame repeated as at the start of a rollout. Queued actions and the R cache are dropped: the
+        env moved without them, so the next act is planned as a rollout's first."""
         flat, _, rows = self._rows_of(obs, env_ids)
         self.state.push(flat, rows)
         self.state.drop_queue(rows)
+        self.cache.reset(rows)
 
     def _rows_of(self, obs, env_ids) -> tuple[np.ndarray, bool, np.ndarray]:
         """Checked observations, whether they were batched, and the env rows they belong to."""
