@@ -30,21 +30,25 @@ from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int,
                      trace_index: int | None = None, taker: str = "policy",
-                     after_step: Callable[[int], None] | None = None, fresh_history: bool = False) -> dict:
-    """One episode handed over at ``stage``. ``taker="expert"`` lets the expert go on instead (its own
-    run from the same state); ``after_step(step)`` is called after every step from the handover on.
-    The policy observes the expert's steps, so it takes over with the real recent observations;
-    ``fresh_history`` starts it from the handover frame alone (repeated, as at an episode's start)."""
+                     after_step: Callable[[int], None] | None = None, fresh_history: bool = False,
+                     delay: int = 0) -> dict:
+    """One episode handed over at ``stage``, after the expert's first ``delay`` steps in it (which
+    moves the policy's chunk boundaries against the stage). ``taker="expert"`` lets the expert go on
+    instead (its own run from the same state); ``after_step(step)`` is called after every step from
+    the handover on. The policy observes the expert's steps, so it takes over with the real recent
+    observations; ``fresh_history`` starts it from the handover frame alone (repeated, as at an
+    episode's start)."""
     if taker not in ("policy", "expert"):
         raise ValueError(f"taker must be 'policy' or 'expert', got {taker!r}")
     obs, info = env.reset(seed=seed)
     expert.reset()
     policy.reset(seed=seed)
-    handover_step, tasks_at_handover, step, trace = None, [], 0, []
+    handover_step, tasks_at_handover, step, trace, steps_in_stage = None, [], 0, [], 0
     while True:
         if handover_step is None or taker == "expert":
             action = expert.act(obs)
-            if handover_step is None and expert.stage == stage:
+            steps_in_stage += handover_step is None and expert.stage == stage
+            if handover_step is None and steps_in_stage > delay:
                 handover_step, tasks_at_handover = step, list(info.get("tasks_completed", []))
                 if fresh_history:
                     policy.reset(seed=seed)
@@ -84,6 +88,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the policy's)")
     parser.add_argument("--trace", type=int, default=None, metavar="I", help="record observation entry I after handover")
+    parser.add_argument("--delay", type=int, default=0,
+                        help="hand over after the expert's first N steps in the stage (shifts the chunk boundaries)")
     parser.add_argument("--fresh-history", action="store_true",
                         help="the policy starts from the handover frame alone, not the observations before it")
     args = parser.parse_args()
@@ -97,7 +103,7 @@ def main() -> None:
         for seed in range(args.seed_start, args.seed_start + args.episodes):
             expert = make_expert(env, noise=0.0, rng=np.random.default_rng(seed))
             record = handover_episode(env, expert, policy, args.stage, seed, args.trace,
-                                      fresh_history=args.fresh_history)
+                                      fresh_history=args.fresh_history, delay=args.delay)
             never_handed_over += record["handover_step"] is None
             done_per_task.update(record["tasks_completed"])
             print(json.dumps(record), flush=True)
