@@ -8,7 +8,8 @@ While the expert drives, the policy observes (``policy.observe``), so it takes o
 recent observations (``--fresh-history``: from the handover frame alone, repeated as at an episode's
 start, as the measurements before the sixteenth session did). Handing over at successive stages
 separates "the policy cannot do this sub-task from the expert's own states" from "the policy
-arrives at this sub-task in states the expert never visited". Prints one JSON line per episode and a summary line per task: how many episodes completed it.
+arrives at this sub-task in states the expert never visited". Prints one JSON line per episode and
+a summary line per task: how many episodes completed it.
 ``--trace I`` adds the observation entry ``I`` at every step after the handover to each episode's line
 (``scripts/plot_traces.py`` draws them), e.g. 26, Kitchen's light-switch joint (17 in ``kitchen-positions``).
 """
@@ -47,11 +48,12 @@ def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, see
     while True:
         if handover_step is None or taker == "expert":
             action = expert.act(obs)
-            steps_in_stage += handover_step is None and expert.stage == stage
-            if handover_step is None and steps_in_stage > delay:
-                handover_step, tasks_at_handover = step, list(info.get("tasks_completed", []))
-                if fresh_history:
-                    policy.reset(seed=seed)
+            if handover_step is None and expert.stage == stage:
+                steps_in_stage += 1
+                if steps_in_stage > delay:
+                    handover_step, tasks_at_handover = step, list(info.get("tasks_completed", []))
+                    if fresh_history:
+                        policy.reset(seed=seed)
         if handover_step is None and not fresh_history:
             policy.observe(obs)
         if handover_step is not None and taker == "policy":

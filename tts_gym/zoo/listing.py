@@ -8,20 +8,26 @@ from __future__ import annotations
 import argparse
 from typing import Any, Optional
 
+from ..evaluation.metrics import task_level_keys
 from . import pretrained
 
-LEVELS = ("p1", "p2", "p3", "p4")  # multi-task envs: share of episodes completing at least n tasks
 # No latency column: eval runs batch several envs beside the simulators, so its act() times are not a
 # speed measurement (``tts-gym bench`` measures speed, batch 1, interleaved with dense).
 HEADER = ("policy", "plan", "sampler", "reuse", "success (95% CI)", "episodes")
 
 
 def _success(results: dict[str, Any]) -> str:
+    """Success with its interval; multi-task envs first list their task levels (success is the last)."""
     low, high = results["success_ci95"]
     interval = f"{results['success_rate']:.2f} ({low:.2f}-{high:.2f})"
-    if all(level in results for level in LEVELS):  # success_rate is the last level
-        return "p1-p4 " + " / ".join(f"{results[level]:.2f}" for level in LEVELS[:-1]) + " / " + interval
-    return interval
+    levels = task_level_keys(results)
+    if not levels:
+        return interval
+    return f"{levels[0]}-{levels[-1]} " + "".join(f"{results[level]:.2f} / " for level in levels[:-1]) + interval
+
+
+def _sampler(run: dict[str, Any]) -> str:
+    return f"{run['sampler'].upper()}-{run['steps']}"
 
 
 def _row(name: str, plan: str, sampler: str, results: Optional[dict[str, Any]]) -> tuple[str, ...]:
@@ -36,10 +42,9 @@ def rows(entries: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
     table = []
     for name, entry in entries.items():
         for _, results in sorted((entry.get("results") or {}).items()):
-            table.append(_row(name, "dense", f"{results['sampler'].upper()}-{results['steps']}", results))
+            table.append(_row(name, "dense", _sampler(results), results))
         for variant in sorted(entry.get("variants", []), key=lambda v: (-v["steps"], v["sparsity"])):
-            sampler = f"{variant['sampler'].upper()}-{variant['steps']}"
-            table.append(_row(name, f"TTS rho {variant['sparsity']:.2f}", sampler, variant.get("results")))
+            table.append(_row(name, f"TTS rho {variant['sparsity']:.2f}", _sampler(variant), variant.get("results")))
     return table
 
 
