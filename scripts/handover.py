@@ -26,6 +26,7 @@ import numpy as np
 import tts_gym.envs
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.envs.experts import make_expert
+from tts_gym.evaluation.cli import add_inference_arguments, inference_arguments
 from tts_gym.evaluation.evaluate import TEST_SEED_START
 
 
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--sampler", default="ddim", help="sampler name, as for tts-gym eval")
     parser.add_argument("--steps", type=int, default=16, help="denoising steps of the sampler")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the policy's)")
+    add_inference_arguments(parser)
     parser.add_argument("--trace", type=int, default=None, metavar="I", help="record observation entry I after handover")
     parser.add_argument("--delay", type=int, default=0,
                         help="hand over after the expert's first N steps in the stage (shifts the chunk boundaries)")
@@ -97,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
-    policy = policy.with_inference(temperature=args.temperature)
+    policy = policy.with_inference(**inference_arguments(args))
     env = gym.make(tts_gym.envs.resolve_env_id(args.env))
     done_per_task: Counter = Counter()
     never_handed_over = 0

@@ -144,7 +144,7 @@ def _rollouts(folder, count, seed=0):
         env.reset(seed=episode)
         for _ in range(6):
             env.step()
-            actions.append(policy.state.queue.copy())
+            actions.append(policy.state.queue.chunk.copy())
     env.close()
     return np.array(actions)
 

@@ -72,6 +72,32 @@ def test_temperature_scales_the_sampler_noise_and_zero_makes_sampling_determinis
             stochastic.with_inference(temperature=bad)
 
 
+def test_temporal_ensemble_infers_every_step_and_starts_each_rollout_from_its_first_chunk(tmp_path):
+    dense = tiny_policy(seed=0)
+    ensembled = dense.with_inference(temporal_ensemble=True, ensemble_decay=0.5)
+    assert ensembled.config.actions_per_inference == 1 and dense.config.actions_per_inference == 4
+    obs = observations(6)
+    ensembled.reset(seed=7)
+    dense.reset(seed=7)
+    first, first_dense = ensembled.act(obs[0]), dense.act(obs[0])
+    np.testing.assert_array_equal(first, first_dense)  # one prediction for step 0: the chunk's own
+    inferred = [ensembled.last_act_inferred]
+    for o in obs[1:]:
+        ensembled.act(o)
+        inferred.append(ensembled.last_act_inferred)
+    assert all(inferred)
+    ensembled.reset(seed=7)
+    np.testing.assert_array_equal(ensembled.act(obs[0]), first)  # reset drops the older chunks
+    ensembled.observe(obs[1])
+    assert (ensembled.state.queue.weights == 0).all()  # and so does observing another controller's step
+    loaded = SparseDiffusionPolicy.load(ensembled.save(tmp_path / "ensembled.pt"))
+    assert loaded.config.temporal_ensemble and loaded.config.ensemble_decay == 0.5
+    assert not dense.with_inference(temperature=0.5).config.temporal_ensemble
+    for bad in (dict(temporal_ensemble=1), dict(ensemble_decay=float("nan")), dict(ensemble_decay=1e6)):
+        with pytest.raises(ValueError, match="temporal_ensemble|ensemble_decay"):
+            dense.with_inference(**bad)
+
+
 def test_queue_holds_chunk_from_index_to_minus_1(policy):
     window = observations(2)
     policy_a = tiny_policy(seed=0)
@@ -148,7 +174,7 @@ def test_per_env_reset_in_a_batch_restarts_only_that_env():
     assert records[4].env_ids.tolist() == [0, 1, 2] and records[4].sparsity > 0.5
     assert records[6].env_ids.tolist() == [1] and records[6].sparsity == 0.0  # dense: env 1 starts a rollout
     assert records[8].env_ids.tolist() == [0, 2] and records[8].sparsity > 0.5
-    assert p.state.remaining.tolist() == [2, 0, 2]
+    assert p.state.queue.remaining.tolist() == [2, 0, 2]
     np.testing.assert_array_equal(p.state.history[1], obs[[8, 9], 1])
 
 

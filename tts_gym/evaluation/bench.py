@@ -107,7 +107,7 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
         "dense_latency_ms": dense_ms, "floor_ms": stats["floor"]["median_ms"], "own_dense_latency_ms": own_ms,
         "speedup": speedup, "speedup_over_own_dense": own_ms / method_ms if own_ms else None,
         "amdahl_limit": limit, "share_of_limit": speedup / limit if limit else None,
-        "actions_per_s": 1000 * variant.config.n_action_steps / method_ms,
+        "actions_per_s": 1000 * variant.config.actions_per_inference / method_ms,
         "speedup_batch8": batched["dense"]["median_ms"] / batched["method"]["median_ms"],
     }
 

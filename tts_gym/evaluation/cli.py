@@ -5,7 +5,35 @@ import argparse
 import json
 from pathlib import Path
 
+from ..policy.config import INFERENCE_CHOICES
 from .evaluate import TEST_SEED_START, evaluate
+
+
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per inference choice (``INFERENCE_CHOICES``); each defaults to the policy's own."""
+    parser.add_argument("--action-steps", type=int, default=None,
+                        help="actions executed from each predicted chunk before the next act, or averaged over "
+                             "with --temporal-ensemble (default: the policy's)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="std of the sampler's noise; below 1 samples nearer the centre (default: the policy's)")
+    parser.add_argument("--temporal-ensemble", action=argparse.BooleanOptionalAction, default=None,
+                        help="infer every step and execute the weighted mean of the overlapping chunks' "
+                             "predictions (ACT's temporal ensembling; default: the policy's)")
+    parser.add_argument("--ensemble-decay", type=float, default=None,
+                        help="weight exp(decay * i) of a chunk i inferences older than the newest (default: the policy's)")
+
+
+def inference_arguments(args: argparse.Namespace) -> dict:
+    """The inference choices given on the command line (None: keep the policy's)."""
+    return {name: getattr(args, name) for name in INFERENCE_CHOICES}
+
+
+def inference_flag(name: str, value) -> str:
+    """The command-line flag that sets inference choice ``name`` to ``value``."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    return f"{flag} {value}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
-    parser.add_argument("--action-steps", type=int, default=None,
-                        help="actions executed from each predicted chunk before the next act (default: the policy's)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="std of the sampler's noise; below 1 samples nearer the centre (default: the policy's)")
+    add_inference_arguments(parser)
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
     parser.add_argument("--max-episode-steps", type=int, default=None, help="cap episode length (default: the env's)")
     parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json (reruns resume)")
@@ -32,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
         out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
-        video=Path(args.video) if args.video else None, action_steps=args.action_steps,
-        temperature=args.temperature,
+        video=Path(args.video) if args.video else None, **inference_arguments(args),
     )
     print(json.dumps(summary, indent=2))
     return 0

@@ -27,14 +27,15 @@ TEST_SEED_START = 100_000  # test episodes start here; demonstrations use seeds 
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = TEST_SEED_START, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
              progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None,
-             action_steps: int | None = None, temperature: float | None = None) -> dict:
+             **inference) -> dict:
     """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
     With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds.
-    With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``."""
+    With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``. ``inference``: choices
+    by the names of ``INFERENCE_CHOICES`` (e.g. ``temperature=0.5``; None keeps the policy's)."""
     if not isinstance(policy, SparseDiffusionPolicy):
         policy = load_variant(policy, sparsity, sampler, steps, planner_file)
-    if action_steps is not None or temperature is not None:
-        policy = policy.with_inference(action_steps, temperature)
+    if any(value is not None for value in inference.values()):
+        policy = policy.with_inference(**inference)
     env_id = env or policy.config.env_id
     if env_id is None:
         raise ValueError("the policy records no env id; pass --env")

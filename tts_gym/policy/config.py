@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -10,12 +11,13 @@ from ..backbone.sampler import SamplerConfig
 
 
 # Inference choices: the name eval summaries, the zoo index and ``with_inference`` use -> the field.
-INFERENCE_CHOICES = {"action_steps": "n_action_steps", "temperature": "temperature"}
+INFERENCE_CHOICES = {"action_steps": "n_action_steps", "temperature": "temperature",
+                     "temporal_ensemble": "temporal_ensemble", "ensemble_decay": "ensemble_decay"}
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Backbone, sampler, action chunking, the observation layout and the sampling temperature.
+    """Backbone, sampler, action execution, the observation layout and the sampling temperature.
 
     ``obs_keys`` lists the (key, size) pieces of the flat observation in order, so a policy can read
     the simulator's raw dict observation (robosuite, FrankaKitchen) as well as a flat array.
@@ -23,6 +25,12 @@ class PolicyConfig:
     DDPM's per-step noise). 1 samples the demonstrations' distribution, exploration noise recorded in
     the labels included; below 1 samples nearer its centre. Like ``n_action_steps`` it is an
     inference choice: the same weights run under any value.
+
+    ``temporal_ensemble`` (also an inference choice) replaces the receding horizon, where each
+    inference's first ``n_action_steps`` actions run open loop, by ACT's temporal ensembling: infer at
+    every step and execute the mean of the predictions the last ``n_action_steps`` chunks made for
+    this step, the chunk ``i`` inferences older than the newest weighted ``exp(ensemble_decay * i)``
+    relative to it (> 0 favours the older ones; ACT's ``m``). It costs one inference per step.
     """
 
     backbone: BackboneConfig
@@ -31,6 +39,8 @@ class PolicyConfig:
     obs_keys: tuple[tuple[str, int], ...] = ()
     env_id: str | None = None
     temperature: float = 1.0
+    temporal_ensemble: bool = False
+    ensemble_decay: float = 0.01
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
@@ -50,8 +60,20 @@ class PolicyConfig:
                 or not math.isfinite(self.temperature) or self.temperature < 0:
             raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature!r}")
         object.__setattr__(self, "temperature", float(self.temperature))
+        if not isinstance(self.temporal_ensemble, bool):
+            raise ValueError(f"temporal_ensemble must be True or False, got {self.temporal_ensemble!r}")
+        # a step's weights grow to exp(|decay| * n_action_steps) and must stay finite in float64
+        largest = math.log(sys.float_info.max) / self.n_action_steps
+        if isinstance(self.ensemble_decay, bool) or not isinstance(self.ensemble_decay, (int, float)) \
+                or not abs(self.ensemble_decay) < largest:
+            raise ValueError(f"ensemble_decay must be a number in (-{largest:.0f}, {largest:.0f}), got {self.ensemble_decay!r}")
+        object.__setattr__(self, "ensemble_decay", float(self.ensemble_decay))
         if self.obs_keys and sum(n for _, n in self.obs_keys) != b.obs_dim:
             raise ValueError(f"obs_keys sizes sum to {sum(n for _, n in self.obs_keys)}, but obs_dim is {b.obs_dim}")
+
+    @property
+    def actions_per_inference(self) -> int:
+        return 1 if self.temporal_ensemble else self.n_action_steps
 
     def inference_choices(self) -> dict[str, Any]:
         """The choices the same weights can run under (results hold only under these), by the names

@@ -27,6 +27,7 @@ from .checkpoint import (
 )
 from .config import PolicyConfig
 from .observation import ObservationError, flatten_observation
+from .action_queue import ChunkQueue, TemporalEnsemble
 from .rollout_state import RolloutState
 
 
@@ -68,7 +69,9 @@ class SparseDiffusionPolicy:
         with torch.no_grad():  # the model is frozen here: its time tokens depend on the sampler only
             self._time_tokens = self.model.encode_time_tokens(self.sampler.timesteps)
         self.cache = ResidualCache(self.sampler.num_steps, config.backbone.n_blocks)
-        self.state = RolloutState(config.backbone.n_obs_steps, config.n_action_steps)
+        queue = (TemporalEnsemble(config.n_action_steps, config.ensemble_decay) if config.temporal_ensemble
+                 else ChunkQueue(config.n_action_steps))
+        self.state = RolloutState(config.backbone.n_obs_steps, queue)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self.last_inference: InferenceRecord | None = None
         self.metadata: dict = {}  # recipe and results recorded in the checkpoint
@@ -262,12 +265,15 @@ class SparseDiffusionPolicy:
         config = self.config if sampler is None else replace(self.config, sampler=sampler)
         return self._variant(config, planner)
 
-    def with_inference(self, action_steps: int | None = None,
-                       temperature: float | None = None) -> "SparseDiffusionPolicy":
+    def with_inference(self, action_steps: int | None = None, temperature: float | None = None,
+                       temporal_ensemble: bool | None = None,
+                       ensemble_decay: float | None = None) -> "SparseDiffusionPolicy":
         """The same weights and planner under other inference choices (``None`` keeps the current one):
         ``action_steps`` of each predicted chunk run before the next inference (fewer is more closed
-        loop, at more acts per episode); ``temperature`` scales the sampler's noise (see PolicyConfig)."""
-        config = self.config.with_inference_choices(action_steps=action_steps, temperature=temperature)
+        loop, at more acts per episode), or are averaged over with ``temporal_ensemble``;
+        ``temperature`` scales the sampler's noise (see PolicyConfig)."""
+        config = self.config.with_inference_choices(action_steps=action_steps, temperature=temperature,
+                                                    temporal_ensemble=temporal_ensemble, ensemble_decay=ensemble_decay)
         return self._variant(config, self.planner)
 
     def _variant(self, config: PolicyConfig, planner: Planner | None) -> "SparseDiffusionPolicy":

@@ -1,27 +1,27 @@
-"""Per-environment observation history and action queue (receding-horizon execution, as DP does)."""
+"""Per-environment observation history, action queue and noise stream of the rollouts a policy runs."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from .action_queue import ChunkQueue, TemporalEnsemble
+
 
 class RolloutState:
-    """Keeps the last To observations and the queue of actions still to execute, per environment.
+    """Keeps the last To observations and the actions still to execute, per environment.
 
     After a reset the history is padded with the first observation; inference runs only when an
-    environment's queue is empty, and its Ta actions are then popped one per step.
+    environment's queue is empty (``ChunkQueue``: every Ta steps; ``TemporalEnsemble``: every step).
 
     A reset with a seed gives the environment its own noise stream, so its actions depend on its
     seed and observations only, not on which other environments share the batch.
     """
 
-    def __init__(self, n_obs_steps: int, n_action_steps: int) -> None:
+    def __init__(self, n_obs_steps: int, queue: ChunkQueue | TemporalEnsemble) -> None:
         self.n_obs_steps = n_obs_steps
-        self.n_action_steps = n_action_steps
+        self.queue = queue
         self.num_envs: int | None = None
         self.history = np.zeros((0, n_obs_steps, 0), np.float32)
-        self.queue = np.zeros((0, n_action_steps, 0), np.float32)
-        self.remaining = np.zeros(0, int)
         self.started = np.zeros(0, bool)
         self.streams: list[torch.Generator | None] = []
         self._pending_seed: int | None = None  # a seed given before the number of envs is known
@@ -39,7 +39,7 @@ class RolloutState:
         if rows.min() < 0 or rows.max() >= self.num_envs:
             raise IndexError(f"env ids {rows.tolist()} out of range for {self.num_envs} environments")
         self.started[rows] = False
-        self.remaining[rows] = 0
+        self.queue.clear(rows)
         if seed is not None:
             for row, row_seed in zip(rows, _per_row(seed, len(rows))):
                 self.streams[row] = torch.Generator().manual_seed(row_seed)
@@ -48,8 +48,7 @@ class RolloutState:
         if self.num_envs is None:
             self.num_envs = num_envs
             self.history = np.zeros((num_envs, self.n_obs_steps, obs_dim), np.float32)
-            self.queue = np.zeros((num_envs, self.n_action_steps, action_dim), np.float32)
-            self.remaining = np.zeros(num_envs, int)
+            self.queue.bind(num_envs, action_dim)
             self.started = np.zeros(num_envs, bool)
             seed, self._pending_seed = self._pending_seed, None
             self.streams = [None] * num_envs if seed is None else [
@@ -70,19 +69,16 @@ class RolloutState:
         self.started[rows] = True
 
     def rows_needing_inference(self, rows: np.ndarray) -> np.ndarray:
-        return rows[self.remaining[rows] == 0]
+        return rows[self.queue.empty(rows)]
 
-    def fill(self, rows: np.ndarray, actions: np.ndarray) -> None:
-        self.queue[rows] = actions
-        self.remaining[rows] = self.n_action_steps
+    def fill(self, rows: np.ndarray, chunk: np.ndarray) -> None:
+        self.queue.fill(rows, chunk)
 
     def drop_queue(self, rows: np.ndarray) -> None:
-        self.remaining[rows] = 0
+        self.queue.clear(rows)
 
     def pop(self, rows: np.ndarray) -> np.ndarray:
-        actions = self.queue[rows, self.n_action_steps - self.remaining[rows]]
-        self.remaining[rows] -= 1
-        return actions
+        return self.queue.pop(rows)
 
     def generators(self, rows: np.ndarray) -> list[torch.Generator] | None:
         """The noise streams of ``rows`` if every one of them was seeded, else None."""

@@ -16,6 +16,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..evaluation.cli import add_inference_arguments, inference_arguments, inference_flag
 from ..policy.config import INFERENCE_CHOICES
 from ..policy.policy import SparseDiffusionPolicy
 from ..files import write_json
@@ -44,17 +45,15 @@ def _staged(target: Path):
         staging.unlink(missing_ok=True)
 
 
-def ship_policy(name: str, file: str, recipe: str, results: str | None, action_steps: int | None = None,
-                temperature: float | None = None) -> Path:
-    """Store the policy (fp16) under ``name``, executing ``action_steps`` actions of each chunk and
-    sampling at ``temperature`` if given (inference choices, made on validation seeds; the file's own
-    otherwise).
+def ship_policy(name: str, file: str, recipe: str, results: str | None, **inference) -> Path:
+    """Store the policy (fp16) under ``name``, under the ``inference`` choices given (by the names of
+    ``INFERENCE_CHOICES``, e.g. ``temperature=0.5``; made on validation seeds; the file's own otherwise).
 
     New weights under a shipped name drop that name's results and pruner variants: both were
     measured or trained on the weights they replace. The same weights under other inference choices
     keep their pruners but drop every recorded result: those episodes ran under the old choices.
     """
-    policy = SparseDiffusionPolicy.load(file).with_inference(action_steps, temperature)
+    policy = SparseDiffusionPolicy.load(file).with_inference(**inference)
     target = HERE / f"{name}.pt"
     shipped = SparseDiffusionPolicy.load(target) if target.is_file() else None
     previous = shipped.weights_digest() if shipped is not None else None
@@ -98,9 +97,9 @@ def record_results(name: str, results: str, sparsity: float | None = None) -> di
     for key in INFERENCE_CHOICES:
         ran, shipped = summary.get(key), entry.get(key)
         if ran is not None and shipped is not None and ran != shipped:
-            flag = "--" + key.replace("_", "-")
             raise ValueError(f"{results} ran with {key} {ran}; the shipped {name!r} uses {shipped} "
-                             f"(evaluate without {flag}, or ship the policy with {flag} {ran})")
+                             f"(evaluate with {inference_flag(key, shipped)}, or ship the policy with "
+                             f"{inference_flag(key, ran)})")
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
@@ -137,10 +136,7 @@ def main() -> None:
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--strategy", default="omni")
-    parser.add_argument("--action-steps", type=int, default=None,
-                        help="policy: actions executed from each predicted chunk (default: the file's own)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="policy: std of the sampler's noise (default: the file's own)")
+    add_inference_arguments(parser)  # policy: the inference choices it ships under
     args = parser.parse_args()
     if args.kind == "results":
         if not args.results:
@@ -150,7 +146,7 @@ def main() -> None:
     if not (args.file and args.recipe):
         parser.error(f"{args.kind} needs --file and --recipe")
     if args.kind == "policy":
-        print(ship_policy(args.name, args.file, args.recipe, args.results, args.action_steps, args.temperature))
+        print(ship_policy(args.name, args.file, args.recipe, args.results, **inference_arguments(args)))
     else:
         print(ship_pruner(args.name, args.file, args.sparsity, args.sampler, args.steps, args.recipe, args.results,
                           args.strategy))
