@@ -123,6 +123,13 @@ def test_other_inference_choices_keep_the_pruners_and_drop_what_was_measured_und
     with pytest.raises(ValueError, match="ran with temperature 1.0; the shipped 'tiny' uses 0.5 .*--temperature 1.0"):
         ship.record_results("tiny", summary_file(tmp_path, "warm", p1=0.5, temperature=1.0, action_steps=horizon))
 
+    ship.ship_policy("tiny", str(trained), "recipe", None, temperature=0.5, temporal_ensemble=True, ensemble_decay=0.1)
+    entry = json.loads(ship.INDEX.read_text())["policies"]["tiny"]
+    assert SparseDiffusionPolicy.load(zoo / "tiny.pt").config.temporal_ensemble
+    assert entry["temporal_ensemble"] is True and entry["ensemble_decay"] == 0.1
+    with pytest.raises(ValueError, match="ran with temporal_ensemble False.*with --temporal-ensemble, or ship .* --no-temporal-ensemble"):
+        ship.record_results("tiny", summary_file(tmp_path, "chunked", p1=0.5, temperature=0.5, temporal_ensemble=False))
+
 
 def test_the_zoo_table_has_a_row_per_measured_run_and_marks_the_unmeasured():
     from tts_gym.zoo.listing import markdown

@@ -9,6 +9,7 @@ import numpy as np
 from ..zoo import HERE, pretrained
 from ..sparsity.training.trajectories import TrajectoryStore
 from .bench import run_bench, select_methods, standard_methods
+from .cli import add_inference_arguments, inference_arguments
 from .evaluate import TEST_SEED_START, load_variant
 from .runner import run_episodes
 
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these methods (shell patterns, e.g. dense 'tts-*'); results accumulate in --out")
     parser.add_argument("--quick", action="store_true", help="CI mode: few methods, 1 short episode, 5 repeats")
     parser.add_argument("--out", default="outputs/bench")
+    add_inference_arguments(parser)  # every method runs under the same choices
 
 
 def shipped_pruners(name: str) -> dict[str, str]:
@@ -50,7 +52,7 @@ def timing_windows(policy, rollouts: str | None, count: int = 30) -> tuple[list[
 def run(args: argparse.Namespace) -> int:
     if args.quick:
         args.episodes, args.repeats, args.max_steps = min(args.episodes, 1), 5, args.max_steps or 24
-    policy = load_variant(args.policy)
+    policy = load_variant(args.policy).with_inference(**inference_arguments(args))
     windows, calibration = timing_windows(args.policy, args.rollouts, count=4 if args.quick else 30)
     pruners = shipped_pruners(str(args.policy))
     pruners.update(dict(item.split("=", 1) for item in args.pruner))
