@@ -80,23 +80,24 @@ for task in lift can; do
 done
 
 # 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed).
-#    Can runs 4 actions per chunk and Kitchen and Can sample at temperature 0.5, chosen on validation seeds
-#    200000+ (tts-gym eval ... --action-steps N | --temperature T --seed-start 200000); the shipped files carry
-#    them (ship policy --action-steps 4 --temperature 0.5), the others run 8 at temperature 1.
-action_steps() { [ $1 = can ] && echo 4 || echo 8; }
-temperature() { case $1 in kitchen|can) echo 0.5 ;; *) echo 1 ;; esac; }
+#    The inference choices were made on validation seeds 200000+ (tts-gym eval ... --action-steps N |
+#    --temperature T | --temporal-ensemble --ensemble-decay M --seed-start 200000): Can runs 4 actions per
+#    chunk at temperature 0.5; Kitchen ensembles its chunks (decay 0.1) at temperature 0.25; the others run
+#    8 at temperature 1. The shipped files carry them (ship policy with the same flags).
+choices() { case $1 in can) echo --action-steps 4 --temperature 0.5 ;;
+                       kitchen) echo --temporal-ensemble --ensemble-decay 0.1 --temperature 0.25 ;; esac; }
 for task in kitchen lift can square; do
-  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --temperature $(temperature $task) --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
-  tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --temperature $(temperature $task) --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
+  tts-gym eval --policy $OUT/policies/$task.pt $(choices $task) --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
+  tts-gym eval --policy $OUT/policies/$task.pt $(choices $task) --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
   for planner in $P/${task}_*_rho*.pt; do
     [ -f "$planner" ] || continue  # Square has no pruner yet
-    tts-gym eval --policy $OUT/policies/$task.pt --action-steps $(action_steps $task) --temperature $(temperature $task) --planner $planner --episodes 50 --envs 4 \
+    tts-gym eval --policy $OUT/policies/$task.pt $(choices $task) --planner $planner --episodes 50 --envs 4 \
         --out $OUT/eval/${task}_$(basename $planner .pt)
   done
 done
 
-# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py; can with --action-steps 4,
-#    kitchen and can with --temperature 0.5),
+# 6. ship: python -m tts_gym.zoo.ship policy|pruner ... (see tts_gym/zoo/ship.py; each policy with its
+#    choices above),
 #    then the benchmark
 #    (resumable per episode; --methods splits a task's bench across processes writing one folder)
 for task in lift can kitchen square; do
