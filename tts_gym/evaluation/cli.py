@@ -9,18 +9,28 @@ from ..policy.config import INFERENCE_CHOICES
 from .evaluate import TEST_SEED_START, evaluate
 
 
+# How each inference choice (INFERENCE_CHOICES) is given on the command line; the flag is its name.
+INFERENCE_FLAGS = {
+    "action_steps": dict(type=int, help="actions executed from each predicted chunk before the next act, or "
+                                        "averaged over with --temporal-ensemble (default: the policy's)"),
+    "temperature": dict(type=float, help="std of the sampler's noise; below 1 samples nearer the centre "
+                                         "(default: the policy's)"),
+    "temporal_ensemble": dict(action=argparse.BooleanOptionalAction,
+                              help="infer every step and execute the weighted mean of the overlapping chunks' "
+                                   "predictions (ACT's temporal ensembling; default: the policy's)"),
+    "ensemble_decay": dict(type=float, help="weight exp(decay * i) of a chunk i inferences older than the newest "
+                                            "(default: the policy's)"),
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per inference choice (``INFERENCE_CHOICES``); each defaults to the policy's own."""
-    parser.add_argument("--action-steps", type=int, default=None,
-                        help="actions executed from each predicted chunk before the next act, or averaged over "
-                             "with --temporal-ensemble (default: the policy's)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="std of the sampler's noise; below 1 samples nearer the centre (default: the policy's)")
-    parser.add_argument("--temporal-ensemble", action=argparse.BooleanOptionalAction, default=None,
-                        help="infer every step and execute the weighted mean of the overlapping chunks' "
-                             "predictions (ACT's temporal ensembling; default: the policy's)")
-    parser.add_argument("--ensemble-decay", type=float, default=None,
-                        help="weight exp(decay * i) of a chunk i inferences older than the newest (default: the policy's)")
+    """One flag per inference choice; each defaults to the policy's own."""
+    for name in INFERENCE_CHOICES:
+        parser.add_argument(_flag(name), default=None, **INFERENCE_FLAGS[name])
 
 
 def inference_arguments(args: argparse.Namespace) -> dict:
@@ -30,10 +40,9 @@ def inference_arguments(args: argparse.Namespace) -> dict:
 
 def inference_flag(name: str, value) -> str:
     """The command-line flag that sets inference choice ``name`` to ``value``."""
-    flag = "--" + name.replace("_", "-")
     if isinstance(value, bool):
-        return flag if value else "--no-" + flag[2:]
-    return f"{flag} {value}"
+        return _flag(name) if value else "--no-" + _flag(name)[2:]
+    return f"{_flag(name)} {value}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,8 @@ no single chunk's boundary decides where the arm turns.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -52,6 +54,7 @@ class TemporalEnsemble:
     def __init__(self, chunk_length: int, decay: float) -> None:
         self.chunk_length = chunk_length
         self.decay = decay
+        self.older = math.exp(decay)  # what the existing sums weigh against a new chunk's 1
         self.sums = np.zeros((0, chunk_length, 0))
         self.weights = np.zeros((0, chunk_length))
 
@@ -67,9 +70,8 @@ class TemporalEnsemble:
         return np.ones(len(rows), bool)
 
     def fill(self, rows: np.ndarray, chunk: np.ndarray) -> None:
-        older = np.exp(self.decay)
-        self.sums[rows] = older * self.sums[rows] + chunk
-        self.weights[rows] = older * self.weights[rows] + 1.0
+        self.sums[rows] = self.older * self.sums[rows] + chunk
+        self.weights[rows] = self.older * self.weights[rows] + 1.0
 
     def pop(self, rows: np.ndarray) -> np.ndarray:
         if (self.weights[rows, 0] == 0).any():

@@ -105,11 +105,12 @@ class SparseDiffusionPolicy:
         """
         flat, batched, rows = self._rows_of(obs, env_ids)
         self.state.push(flat, rows)
-        needing = self.state.rows_needing_inference(rows)
+        queue = self.state.queue
+        needing = rows[queue.empty(rows)]
         self.last_act_inferred = bool(len(needing))
         if self.last_act_inferred:
-            self.state.fill(needing, self._infer(self.state.history[needing], needing, generator))
-        actions = self.state.pop(rows)
+            queue.fill(needing, self._infer(self.state.history[needing], needing, generator))
+        actions = queue.pop(rows)
         return actions if batched else actions[0]
 
     def observe(self, obs, env_ids=None) -> None:
@@ -119,7 +120,7 @@ class SparseDiffusionPolicy:
         env moved without them, so the next act is planned as a rollout's first."""
         flat, _, rows = self._rows_of(obs, env_ids)
         self.state.push(flat, rows)
-        self.state.drop_queue(rows)
+        self.state.queue.clear(rows)
         self.cache.reset(rows)
 
     def _rows_of(self, obs, env_ids) -> tuple[np.ndarray, bool, np.ndarray]:

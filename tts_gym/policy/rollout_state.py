@@ -68,18 +68,6 @@ class RolloutState:
         self.history[rows] = history
         self.started[rows] = True
 
-    def rows_needing_inference(self, rows: np.ndarray) -> np.ndarray:
-        return rows[self.queue.empty(rows)]
-
-    def fill(self, rows: np.ndarray, chunk: np.ndarray) -> None:
-        self.queue.fill(rows, chunk)
-
-    def drop_queue(self, rows: np.ndarray) -> None:
-        self.queue.clear(rows)
-
-    def pop(self, rows: np.ndarray) -> np.ndarray:
-        return self.queue.pop(rows)
-
     def generators(self, rows: np.ndarray) -> list[torch.Generator] | None:
         """The noise streams of ``rows`` if every one of them was seeded, else None."""
         if self.num_envs is None or len(rows) == 0 or rows.max() >= self.num_envs:
