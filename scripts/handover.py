@@ -1,6 +1,6 @@
 """Where does a policy lose the task? The scripted expert drives until it enters a stage, then the policy.
 
-    python scripts/handover.py --policy kitchen --env kitchen --stage light_approach --episodes 20
+    python scripts/handover.py --policy kitchen --stage light_approach --episodes 20   # --env: the policy's own by default
 
 Every episode starts like a test episode (seeds 100000+, per-seed perturbation); the expert (no
 noise) runs until its stage machine enters ``--stage``, then the policy acts until the episode ends.
@@ -83,7 +83,8 @@ def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, see
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", required=True, help="shipped name or checkpoint path")
-    parser.add_argument("--env", required=True, help="short name (kitchen, lift, can, square) or env id")
+    parser.add_argument("--env", default=None,
+                        help="short name (kitchen, kitchen-ee, lift, ...) or env id; the policy's own by default")
     parser.add_argument("--stage", required=True, help="expert stage at which the policy takes over")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
@@ -99,7 +100,7 @@ def main() -> None:
 
     policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
     policy = policy.with_inference(**inference_arguments(args))
-    env = gym.make(tts_gym.envs.resolve_env_id(args.env))
+    env = gym.make(tts_gym.envs.resolve_env_id(args.env or policy.config.env_id))
     done_per_task: Counter = Counter()
     never_handed_over = 0
     try:

@@ -11,14 +11,18 @@ from tts_gym.training import PRESETS, Trainer
 OBS_KEYS = (("object", 3), ("robot0_eef_pos", 2))
 
 
-def write_dataset(path, episodes=6, length=30, seed=0):
-    """A learnable toy task: the action is a fixed linear function of the observation."""
+def write_dataset(path, episodes=6, length=30, seed=0, extra=0):
+    """A learnable toy task: the action is a fixed linear function of the observation. ``extra``
+    appends that many features to the same episodes (as the Kitchen end-effector layout does)."""
     rng = np.random.default_rng(seed)
+    extra_rng = np.random.default_rng(seed + 1)
     mixing = rng.normal(size=(5, 2))
-    with RobomimicWriter(path, OBS_KEYS, {"env_id": "toy/Linear-v0"}) as writer:
+    keys = OBS_KEYS + ((("extra", extra),) if extra else ())
+    with RobomimicWriter(path, keys, {"env_id": "toy/Linear-v0"}) as writer:
         for i in range(episodes):
             obs = np.cumsum(rng.normal(scale=0.1, size=(length, 5)), axis=0).astype(np.float32)
-            writer.add_episode(obs, np.tanh(obs @ mixing).astype(np.float32), seed=i)
+            more = extra_rng.normal(size=(length, extra)).astype(np.float32)
+            writer.add_episode(np.concatenate([obs, more], axis=1), np.tanh(obs @ mixing).astype(np.float32), seed=i)
     return path
 
 
@@ -75,6 +79,24 @@ def test_fine_tuning_starts_from_the_given_policy_and_refuses_another_backbone(t
     wider = Trainer(data, PRESETS["tiny"].with_overrides(shape=replace(config.shape, n_emb=64)), tmp_path / "c.pt")
     with pytest.raises(ValueError, match="cannot start from a.pt: its backbone is .*n_emb=32"):
         wider.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")
+
+
+def test_fine_tuning_widens_a_policy_that_observes_a_prefix_and_keeps_its_predictions(tmp_path):
+    config = PRESETS["tiny"].with_overrides(epochs=4, learning_rate=1e-3)
+    trained = Trainer(write_dataset(tmp_path / "toy.hdf5"), config, tmp_path / "a.pt").train(progress=False)
+    widened = Trainer(write_dataset(tmp_path / "wide.hdf5", extra=3), config, tmp_path / "b.pt")
+    assert widened.policy_config.backbone.obs_dim == 8
+    fresh_loss = widened.validation_loss()
+    widened.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")
+    # the appended inputs start at zero weight: the same predictions, so the same loss on the same windows
+    assert widened.validation_loss() == pytest.approx(trained.val_loss, rel=1e-5)
+    assert trained.val_loss < 0.8 * fresh_loss
+    widened.train(progress=False, max_epochs=1)
+    assert SparseDiffusionPolicy.load(tmp_path / "b.pt").config.backbone.obs_dim == 8
+
+    narrower = Trainer(write_dataset(tmp_path / "toy.hdf5"), config, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="cannot start from b.pt: its backbone is .*obs_dim=8"):
+        narrower.start_from(SparseDiffusionPolicy.load(tmp_path / "b.pt"), "b.pt")
 
 
 def test_resume_accepts_a_state_written_before_a_config_field_existed(tmp_path):

@@ -70,6 +70,20 @@ def test_positions_observation_is_the_joint_positions():
         gym.make(KITCHEN, observation="pixels")
 
 
+def test_end_effector_observation_extends_the_full_one():
+    env, full = gym.make("tts_gym/KitchenEE-v0"), gym.make(KITCHEN)
+    check_env(env.unwrapped, skip_render_check=True)
+    assert env.unwrapped.obs_keys == (("observation", 62),)
+    action = np.full(9, 0.5, np.float32)
+    for obs, prefix in zip(env.reset(seed=0)[:1] + env.step(action)[:1], full.reset(seed=0)[:1] + full.step(action)[:1]):
+        np.testing.assert_array_equal(obs[:59], prefix)  # the same episode: a 59-d policy can be widened
+    site = env.unwrapped.model.site("end_effector").id
+    np.testing.assert_allclose(obs[59:], env.unwrapped.data.site_xpos[site], atol=1e-6)
+    assert 1.5 < obs[61] < 2.5  # the gripper's height above the kitchen floor, in metres
+    env.close()
+    full.close()
+
+
 def test_render_rgb_array():
     env = gym.make(KITCHEN, render_mode="rgb_array", width=64, height=48)
     env.reset(seed=0)

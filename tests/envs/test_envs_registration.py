@@ -10,7 +10,8 @@ import pytest
 import tts_gym.envs
 from tts_gym.envs import KITCHEN_MAX_EPISODE_STEPS, ROBOSUITE_MAX_EPISODE_STEPS, resolve_env_id
 
-IDS = ("tts_gym/Lift-v0", "tts_gym/Can-v0", "tts_gym/Square-v0", "tts_gym/Kitchen-v0", "tts_gym/KitchenPositions-v0")
+IDS = ("tts_gym/Lift-v0", "tts_gym/Can-v0", "tts_gym/Square-v0", "tts_gym/Kitchen-v0", "tts_gym/KitchenPositions-v0",
+       "tts_gym/KitchenEE-v0")
 
 
 def test_ids_registered_with_horizons():
@@ -34,6 +35,7 @@ def test_import_does_not_load_simulators():
 def test_resolve_env_id():
     assert resolve_env_id("kitchen") == "tts_gym/Kitchen-v0"
     assert resolve_env_id("kitchen-positions") == "tts_gym/KitchenPositions-v0"
+    assert resolve_env_id("kitchen-ee") == "tts_gym/KitchenEE-v0"
     assert resolve_env_id("tts_gym/Can-v0") == "tts_gym/Can-v0"
     with pytest.raises(ValueError, match="unknown environment"):
         resolve_env_id("hammer")

@@ -145,3 +145,19 @@ class DiffusionTransformer(nn.Module):
         for layer in self.decoder.layers:
             x = layer(x, memory, self.mask, self.memory_mask)
         return self.output(x)
+
+
+def widen_observation(state: dict[str, torch.Tensor], obs_dim: int) -> dict[str, torch.Tensor]:
+    """``state`` for a model that observes ``obs_dim`` features, the state's own ones first.
+
+    The appended input columns start at zero, so the widened model predicts exactly what the old one
+    did until training finds a use for the new features: a fine-tune can add observations (e.g. the
+    end-effector position) without giving up what the old policy learned.
+    """
+    weight = state["cond_obs_emb.weight"]
+    extra = obs_dim - weight.shape[1]
+    if extra < 0:
+        raise ValueError(f"cannot narrow the observation input from {weight.shape[1]} to {obs_dim} features")
+    widened = dict(state)
+    widened["cond_obs_emb.weight"] = torch.cat([weight, weight.new_zeros(weight.shape[0], extra)], dim=1)
+    return widened

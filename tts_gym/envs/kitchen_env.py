@@ -18,13 +18,21 @@ Observation layouts (``observation=``):
   without its constant goal. The velocities invite shortcuts: the arm's equal the commanded
   action (a cloned policy can copy its last action), and the objects' are contact noise, which a
   policy trained on the full vector leans on. Measured so far, a policy trained on positions does
-  no better end to end (BENCHMARKS.md, "Kitchen: what the policy looks at").
+  no better end to end (BENCHMARKS.md, "Kitchen: what the policy looks at");
+* ``"full+ee"`` (62, ``tts_gym/KitchenEE-v0``): the full vector followed by the end-effector site's
+  world position (3). It is a function of the arm joints, so it adds no information, only the forward
+  kinematics a policy would otherwise have to learn: the light switch sits between burner knobs 6 cm
+  apart, so the reach has to be right to about 3 cm in height, and the scripted expert's alignment
+  stages are linear in this position's error. The 59-d prefix is unchanged, so a 59-d policy can be
+  widened into a 62-d one (``tts-gym train --init``; BENCHMARKS.md, "Kitchen: the end-effector in
+  the observation").
 """
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from tts_gym.envs.headless import ensure_headless_gl
@@ -37,7 +45,9 @@ DEFAULT_TASKS = ("microwave", "kettle", "light switch", "slide cabinet")
 OBS_KEY = "observation"
 NUM_ROBOT_JOINTS = 9  # 7 arm + 2 finger joints
 NUM_OBJECT_JOINTS = 21
-OBSERVATIONS = ("full", "positions")
+OBSERVATIONS = ("full", "positions", "full+ee")
+END_EFFECTOR_SITE = "end_effector"  # the gripper site the scripted expert steers
+END_EFFECTOR_SIZE = 3
 ACTION_SIZE = 9
 MAX_EPISODE_STEPS = 280
 NUM_ARM_JOINTS = 7
@@ -88,10 +98,14 @@ class KitchenEnv(gym.Env):
         full_size = self._kitchen.observation_space[OBS_KEY].shape[0]
         robot, objects = NUM_ROBOT_JOINTS, NUM_OBJECT_JOINTS
         self._obs_index = (
-            np.arange(full_size) if observation == "full"
-            else np.r_[0:robot, 2 * robot : 2 * robot + objects]
+            np.r_[0:robot, 2 * robot : 2 * robot + objects] if observation == "positions"
+            else np.arange(full_size)
         )
-        obs_size = len(self._obs_index)
+        self._end_effector = (
+            mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, END_EFFECTOR_SITE)
+            if observation == "full+ee" else None
+        )
+        obs_size = len(self._obs_index) + (END_EFFECTOR_SIZE if self._end_effector is not None else 0)
         self.obs_keys: tuple[tuple[str, int], ...] = ((OBS_KEY, obs_size),)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(ACTION_SIZE,), dtype=np.float32)
@@ -120,7 +134,10 @@ class KitchenEnv(gym.Env):
 
     def flatten_observation(self, raw_obs: dict) -> np.ndarray:
         """FrankaKitchen-v1's dict observation -> the flat float32 observation of this env."""
-        return np.asarray(raw_obs[OBS_KEY], dtype=np.float32)[self._obs_index]
+        flat = np.asarray(raw_obs[OBS_KEY], dtype=np.float32)[self._obs_index]
+        if self._end_effector is None:
+            return flat
+        return np.concatenate([flat, self.data.site_xpos[self._end_effector].astype(np.float32)])
 
     # -- gymnasium API -------------------------------------------------------------------------
     def _disable_expensive_rendering(self) -> None:

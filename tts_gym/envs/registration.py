@@ -17,11 +17,13 @@ CAN_ID = "tts_gym/Can-v0"
 SQUARE_ID = "tts_gym/Square-v0"
 KITCHEN_ID = "tts_gym/Kitchen-v0"  # FrankaKitchen-v1's full 59-d observation (the shipped policy's)
 KITCHEN_POSITIONS_ID = "tts_gym/KitchenPositions-v0"  # joint positions only (30-d, D4RL's layout)
+KITCHEN_EE_ID = "tts_gym/KitchenEE-v0"  # the 59-d vector and the end-effector position (62-d)
 
 # Short names used on the command line (``tts-gym collect --env lift``).
 SHORT_NAMES: dict[str, str] = {
     "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID,
     "kitchen": KITCHEN_ID, "kitchen-positions": KITCHEN_POSITIONS_ID,
+    "kitchen-ee": KITCHEN_EE_ID,
 }
 
 _ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
@@ -33,6 +35,7 @@ _SPECS: dict[str, tuple[str, dict, int]] = {
     SQUARE_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "NutAssemblySquare"}, ROBOSUITE_MAX_EPISODE_STEPS),
     KITCHEN_ID: (_KITCHEN_ENTRY_POINT, {}, KITCHEN_MAX_EPISODE_STEPS),
     KITCHEN_POSITIONS_ID: (_KITCHEN_ENTRY_POINT, {"observation": "positions"}, KITCHEN_MAX_EPISODE_STEPS),
+    KITCHEN_EE_ID: (_KITCHEN_ENTRY_POINT, {"observation": "full+ee"}, KITCHEN_MAX_EPISODE_STEPS),
 }
 
 

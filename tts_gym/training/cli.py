@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (use 1 when anything else runs: idle OpenMP threads wait on busy cores)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if a run state exists")
     parser.add_argument("--init", default=None, metavar="POLICY",
-                        help="fine-tune: start from this policy's weights (shipped name or checkpoint), e.g. on more demos")
+                        help="fine-tune: start from this policy's weights (shipped name or checkpoint), e.g. on more demos; "
+                             "a policy observing a prefix of the dataset's observation is widened, the new inputs at zero")
 
 
 def run(args: argparse.Namespace) -> int:

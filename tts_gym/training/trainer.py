@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..backbone.config import BackboneConfig
 from ..files import save_torch, write_csv
-from ..backbone.model import DiffusionTransformer
+from ..backbone.model import DiffusionTransformer, widen_observation
 from ..data import DatasetError, Episode, Normalizer, WindowDataset, load_episodes, read_env_args, split_episodes
 from ..policy.config import PolicyConfig
 from ..policy.policy import SparseDiffusionPolicy
@@ -144,11 +144,20 @@ class Trainer:
 
     def start_from(self, policy: SparseDiffusionPolicy, source: str) -> None:
         """Fine-tune: begin from a trained policy's weights (model and EMA). The normalizer stays this
-        dataset's and the schedule starts afresh, so a resumed run needs nothing but its own state."""
-        if policy.config.backbone != self.policy_config.backbone:
-            raise ValueError(f"cannot start from {source}: its backbone is {policy.config.backbone}, "
-                             f"but this recipe and dataset give {self.policy_config.backbone}")
+        dataset's and the schedule starts afresh, so a resumed run needs nothing but its own state.
+
+        A policy that observes fewer features is widened (:func:`widen_observation`): the dataset's
+        observation must then begin with the policy's own, as ``tts_gym/KitchenEE-v0``'s begins with
+        ``tts_gym/Kitchen-v0``'s."""
+        theirs, ours = policy.config.backbone, self.policy_config.backbone
         weights = policy.model.state_dict()
+        if theirs.obs_dim < ours.obs_dim and replace(theirs, obs_dim=ours.obs_dim) == ours:
+            weights = widen_observation(weights, ours.obs_dim)
+            print(f"widening {source}: its {theirs.obs_dim} observation features come first, "
+                  f"the {ours.obs_dim - theirs.obs_dim} after them start with zero weight")
+        elif theirs != ours:
+            raise ValueError(f"cannot start from {source}: its backbone is {theirs}, "
+                             f"but this recipe and dataset give {ours}")
         self.model.load_state_dict(weights)
         self.ema.model.load_state_dict(weights)
         self.init = source

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from tts_gym.envs.kitchen_env import END_EFFECTOR_SITE
+
 NUM_ARM_JOINTS = 7
-EE_SITE = "end_effector"
 BASE_BODY = "panda0_link0"
 ACTION_PER_RAD_S = 1.0  # a = qdot: env gain 2 rad/s per unit times ~50 % realised per step
 ENV_VELOCITY_PER_ACTION = 2.0  # rad/s commanded per unit of action (FrankaKitchen-v1's act_rng)
@@ -64,7 +65,7 @@ class ArmController:
 
     def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, joint_limits: np.ndarray, dt: float):
         self.model, self.data, self.dt = model, data, dt
-        self.site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, EE_SITE)
+        self.site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, END_EFFECTOR_SITE)
         model_limits = model.jnt_range[:NUM_ARM_JOINTS]
         # the tighter of the model's joint range and the env's servo-target clip
         self.lower = np.maximum(model_limits[:, 0], joint_limits[:NUM_ARM_JOINTS, 0])
