@@ -209,3 +209,26 @@ def test_warm_start_from_another_samplers_pruner(tmp_path):
                           tmp_path / "other")
     with pytest.raises(ValueError, match="expected a pruner with config"):
         other.start_from(source.sparse_policy().planner)
+
+
+def test_warm_start_from_a_pruner_of_other_weights(tmp_path):
+    """A pruner of the policy's previous weights seeds training for the new ones (train-pruner --init),
+    although it would not run on them."""
+    from tts_gym.policy.checkpoint import CheckpointError, read_planner_checkpoint
+    from tts_gym.sparsity.planners import planner_from_state
+
+    config = PrunerTrainConfig(epochs=1, batch_size=3, segment_frames=3)
+    source = PrunerTrainer(tiny_policy(sampler=SamplerConfig("ddim", 4)), trajectories(), config, tmp_path / "old")
+    source.train(progress=False, max_batches=2)
+    path = source.sparse_policy().save_planner(tmp_path / "old.pt")
+    retrained = tiny_policy(sampler=SamplerConfig("ddim", 4), seed=1)
+    with pytest.raises(CheckpointError, match="trained on other weights"):
+        retrained.with_planner_file(path)
+    warm = read_planner_checkpoint(path)
+    target = PrunerTrainer(retrained, trajectories(), config, tmp_path / "new")
+    target.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
+    for key, value in source.pruner.state_dict().items():
+        torch.testing.assert_close(target.pruner.state_dict()[key], value)
+    retrained.save(tmp_path / "policy.pt")
+    with pytest.raises(CheckpointError, match="not a tts_gym planner file"):
+        read_planner_checkpoint(tmp_path / "policy.pt")

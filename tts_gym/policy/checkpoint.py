@@ -117,13 +117,21 @@ def save_planner_checkpoint(path: str | os.PathLike, *, planner: tuple[str, dict
     return save_torch(payload, path)
 
 
-def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any], weights: str) -> dict[str, Any]:
-    """Refuses a planner of another backbone, or of other weights of the same backbone: its plans were
-    learned on what those weights compute. Files without a digest (written before it existed) load."""
+def read_planner_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A planner file's payload, bound to no policy: for a warm start, which only needs the pruner's
+    shape to fit (``tts-gym train-pruner --init``), not the weights it was trained on."""
     path = Path(path)
     payload = _read(path, "planner file")
     if not isinstance(payload, dict) or payload.get("format") != PLANNER_FORMAT:
         raise CheckpointError(f"{path} is not a tts_gym planner file (expected format {PLANNER_FORMAT!r})")
+    payload["planner"]["state"] = _to_float32(payload["planner"]["state"])
+    return payload
+
+
+def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any], weights: str) -> dict[str, Any]:
+    """Refuses a planner of another backbone, or of other weights of the same backbone: its plans were
+    learned on what those weights compute. Files without a digest (written before it existed) load."""
+    payload = read_planner_checkpoint(path)
     if payload.get("backbone") != backbone:
         raise CheckpointError(f"{path} was trained for backbone {payload.get('backbone')}, not {backbone}")
     if payload.get("weights", weights) != weights:
@@ -131,5 +139,4 @@ def load_planner_checkpoint(path: str | os.PathLike, backbone: dict[str, Any], w
             f"{path} was trained on other weights (digest {payload['weights']}) than this policy's ({weights}); "
             "train a pruner for these weights (tts-gym train-pruner) or load the policy it was trained on"
         )
-    payload["planner"]["state"] = _to_float32(payload["planner"]["state"])
     return payload

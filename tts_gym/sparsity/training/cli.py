@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 
 from ...evaluation.evaluate import load_variant
+from ...policy.checkpoint import read_planner_checkpoint
+from ..planners import planner_from_state
 from .config import PrunerTrainConfig
 from .trainer import PrunerTrainer, recalibrated
 from .trajectories import TrajectoryStore
@@ -34,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--init", default=None, metavar="PLANNER_FILE",
-                        help="start from this trained pruner (e.g. the DDIM-16 one when training for DDPM-100)")
+                        help="start from this trained pruner of the same shape (e.g. the DDIM-16 one when training for "
+                             "DDPM-100, or one trained on earlier weights of the policy)")
     parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
 
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if trainer.try_resume():
         print(f"resuming at epoch {trainer.epoch}, batch {trainer.batch_index}")
     elif args.init:
-        trainer.start_from(load_variant(args.policy, planner_file=args.init).planner)
+        warm = read_planner_checkpoint(args.init)
+        trainer.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
     trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     sparse = trainer.sparse_policy()
     finished = trainer.epoch >= config.epochs
