@@ -232,3 +232,34 @@ def test_warm_start_from_a_pruner_of_other_weights(tmp_path):
     retrained.save(tmp_path / "policy.pt")
     with pytest.raises(CheckpointError, match="not a tts_gym planner file"):
         read_planner_checkpoint(tmp_path / "policy.pt")
+
+
+def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_path):
+    import argparse
+    import json
+
+    from tts_gym.sparsity.training import cli
+
+    store = TrajectoryStore(tmp_path / "rollouts.h5")
+    for seed, rollout in enumerate(trajectories(n=3, frames=5)):
+        store.append(rollout, seed, success=True)
+    old, new = tiny_policy(sampler=SamplerConfig("ddim", 4)), tiny_policy(sampler=SamplerConfig("ddim", 4), seed=1)
+    old.save(tmp_path / "old.pt")
+    new.save(tmp_path / "new.pt")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+
+    def train(policy, out, *flags):
+        args = parser.parse_args(["--policy", str(policy), "--rollouts", str(store.path), "--out", str(out),
+                                  "--sampler", "ddim", "--steps", "4", "--epochs", "1", "--batch-size", "2",
+                                  "--segment-frames", "3", *flags])
+        assert cli.run(args) == 0
+        return json.loads(json.dumps(torch.load(out, weights_only=True)["metadata"]))
+
+    train(tmp_path / "old.pt", tmp_path / "old_pruner.pt")
+    metadata = train(tmp_path / "new.pt", tmp_path / "new_pruner.pt", "--init", str(tmp_path / "old_pruner.pt"),
+                     "--temperature", "0.25", "--temporal-ensemble", "--ensemble-decay", "0.1")
+    assert metadata["init"] == str(tmp_path / "old_pruner.pt")
+    assert metadata["inference"] == {"action_steps": new.config.n_action_steps, "temperature": 0.25,
+                                     "temporal_ensemble": True, "ensemble_decay": 0.1}
+    assert new.with_planner_file(tmp_path / "new_pruner.pt").planner.name == "pruner"  # bound to the new weights

@@ -52,7 +52,7 @@ def timing_windows(policy, rollouts: str | None, count: int = 30) -> tuple[list[
 def run(args: argparse.Namespace) -> int:
     if args.quick:
         args.episodes, args.repeats, args.max_steps = min(args.episodes, 1), 5, args.max_steps or 24
-    policy = load_variant(args.policy).with_inference(**inference_arguments(args))
+    policy = load_variant(args.policy, **inference_arguments(args))
     windows, calibration = timing_windows(args.policy, args.rollouts, count=4 if args.quick else 30)
     pruners = shipped_pruners(str(args.policy))
     pruners.update(dict(item.split("=", 1) for item in args.pruner))

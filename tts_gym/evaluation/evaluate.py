@@ -12,13 +12,14 @@ from .runner import run_episodes
 
 
 def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=None, planner_file=None,
-                 seed: int | None = 0, temperature: float | None = None) -> SparseDiffusionPolicy:
+                 seed: int | None = 0, **inference) -> SparseDiffusionPolicy:
     """``from_pretrained`` (a shipped name or a checkpoint path), then an optional planner file,
-    which brings the sampler it was trained for, and an optional sampling temperature."""
+    which brings the sampler it was trained for, and the ``inference`` choices given (by the names
+    of ``INFERENCE_CHOICES``; None keeps the file's)."""
     loaded = SparseDiffusionPolicy.from_pretrained(policy, sparsity=sparsity, sampler=sampler, steps=steps, seed=seed)
     if planner_file:
         loaded = loaded.with_planner_file(planner_file)
-    return loaded if temperature is None else loaded.with_inference(temperature=temperature)
+    return loaded.with_inference(**inference)
 
 
 TEST_SEED_START = 100_000  # test episodes start here; demonstrations use seeds from 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ...evaluation.cli import add_inference_arguments, inference_arguments
 from ...evaluation.evaluate import load_variant
 from ...policy.checkpoint import read_planner_checkpoint
 from ..planners import planner_from_state
@@ -23,8 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rho", type=float, default=0.95, help="target share of reused blocks")
     parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=100, help="denoising steps the pruner is trained for")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature the pruner is trained under (default: the policy's)")
+    add_inference_arguments(parser)  # the choices the pruner is trained under (default: the policy's)
     parser.add_argument("--epochs", type=int, default=PrunerTrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=PrunerTrainConfig.batch_size)
     parser.add_argument("--segment-frames", type=int, default=PrunerTrainConfig.segment_frames)
@@ -47,14 +47,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     trajectories = TrajectoryStore(args.rollouts).load()[: args.max_rollouts]
     if args.recalibrate:
-        source = load_variant(args.policy, planner_file=args.recalibrate, temperature=args.temperature)
+        source = load_variant(args.policy, planner_file=args.recalibrate, **inference_arguments(args))
         moved = recalibrated(source, trajectories, args.rho, args.segment_frames)
         metadata = {**source.metadata.get("planner", {}), "recalibrated_from": str(args.recalibrate),
                     "rho": args.rho, "compute_offset": moved.planner.compute_offset}
         moved.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
         print(f"wrote {args.out}: offset {moved.planner.compute_offset:.4f} for rho {args.rho}")
         return 0
-    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, temperature=args.temperature)
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, **inference_arguments(args))
     config = PrunerTrainConfig(
         strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     recent = trainer.history[-20:]
     metadata = {
         "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
-        "init": args.init, "temperature": policy.config.temperature,
+        "init": args.init, "inference": policy.config.inference_choices(),
         "finished": finished, "epochs_done": trainer.epoch, "compute_offset": sparse.planner.compute_offset,
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }

@@ -11,6 +11,7 @@ import argparse
 import numpy as np
 import torch
 
+from ...evaluation.cli import add_inference_arguments, inference_arguments
 from ...evaluation.evaluate import load_variant
 from ...evaluation.runner import run_episodes
 from .trajectories import TrajectoryStore
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm"],
                         help="sampler of the rollouts (the windows barely depend on it; DDIM is ~6x faster)")
     parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the policy's)")
+    add_inference_arguments(parser)  # record under the choices the pruner will run under
     parser.add_argument("--envs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     store = TrajectoryStore(args.out)
     done = set(store.seeds())
     seeds = [s for s in range(args.seed_start, args.seed_start + args.episodes) if s not in done]
-    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, temperature=args.temperature)
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, **inference_arguments(args))
     windows: dict[int, list[np.ndarray]] = {}
 
     def on_inference(slot, seed, window, sparsity, ms):
