@@ -11,14 +11,14 @@ from tts_gym.training import PRESETS, Trainer
 OBS_KEYS = (("object", 3), ("robot0_eef_pos", 2))
 
 
-def write_dataset(path, episodes=6, length=30, seed=0, extra=0):
+def write_dataset(path, episodes=6, length=30, seed=0, extra=0, env_id="toy/Linear-v0"):
     """A learnable toy task: the action is a fixed linear function of the observation. ``extra``
     appends that many features to the same episodes (as the Kitchen end-effector layout does)."""
     rng = np.random.default_rng(seed)
     extra_rng = np.random.default_rng(seed + 1)
     mixing = rng.normal(size=(5, 2))
     keys = OBS_KEYS + ((("extra", extra),) if extra else ())
-    with RobomimicWriter(path, keys, {"env_id": "toy/Linear-v0"}) as writer:
+    with RobomimicWriter(path, keys, {"env_id": env_id}) as writer:
         for i in range(episodes):
             obs = np.cumsum(rng.normal(scale=0.1, size=(length, 5)), axis=0).astype(np.float32)
             more = extra_rng.normal(size=(length, extra)).astype(np.float32)
@@ -97,6 +97,10 @@ def test_fine_tuning_widens_a_policy_that_observes_a_prefix_and_keeps_its_predic
     narrower = Trainer(write_dataset(tmp_path / "toy.hdf5"), config, tmp_path / "c.pt")
     with pytest.raises(ValueError, match="cannot start from b.pt: its backbone is .*obs_dim=8"):
         narrower.start_from(SparseDiffusionPolicy.load(tmp_path / "b.pt"), "b.pt")
+    # another env's wider observation need not begin with this one's: refused, not silently misread
+    other = Trainer(write_dataset(tmp_path / "other.hdf5", extra=3, env_id="toy/Other-v0"), config, tmp_path / "d.pt")
+    with pytest.raises(ValueError, match="cannot widen a.pt .toy/Linear-v0, 5 features. to this dataset's toy/Other-v0"):
+        other.start_from(SparseDiffusionPolicy.load(trained.policy_path), "a.pt")
 
 
 def test_resume_accepts_a_state_written_before_a_config_field_existed(tmp_path):

@@ -40,3 +40,12 @@ def test_resolve_env_id():
     with pytest.raises(ValueError, match="unknown environment"):
         resolve_env_id("hammer")
     tts_gym.envs.register_envs()  # idempotent
+
+
+def test_observation_prefixes():
+    from tts_gym.envs import observation_extends
+
+    assert observation_extends("tts_gym/KitchenEE-v0", "tts_gym/Kitchen-v0")
+    assert observation_extends("tts_gym/Kitchen-v0", "tts_gym/Kitchen-v0")
+    assert not observation_extends("tts_gym/Kitchen-v0", "tts_gym/KitchenEE-v0")
+    assert not observation_extends("tts_gym/Kitchen-v0", "tts_gym/KitchenPositions-v0")

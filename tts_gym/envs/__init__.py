@@ -17,6 +17,7 @@ from tts_gym.envs.registration import (  # noqa: E402  (must follow the GL backe
     SHORT_NAMES,
     SQUARE_ID,
     make_env,
+    observation_extends,
     register_envs,
     resolve_env_id,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "SHORT_NAMES",
     "SQUARE_ID",
     "make_env",
+    "observation_extends",
     "register_envs",
     "resolve_env_id",
 ]

@@ -26,6 +26,10 @@ SHORT_NAMES: dict[str, str] = {
     "kitchen-ee": KITCHEN_EE_ID,
 }
 
+# Observation layouts that begin with another env's whole observation: a policy of the second can be
+# widened into one of the first (``tts-gym train --init``).
+OBSERVATION_PREFIXES: dict[str, str] = {KITCHEN_EE_ID: KITCHEN_ID}
+
 _ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
 _KITCHEN_ENTRY_POINT = "tts_gym.envs.kitchen_env:KitchenEnv"
 
@@ -47,6 +51,11 @@ def resolve_env_id(name: str) -> str:
     if key in SHORT_NAMES:
         return SHORT_NAMES[key]
     raise ValueError(f"unknown environment {name!r}; choose one of {sorted(SHORT_NAMES)} or {sorted(_SPECS)}")
+
+
+def observation_extends(env_id: str | None, base_id: str | None) -> bool:
+    """Whether ``env_id``'s observation begins with ``base_id``'s (true of an env and itself)."""
+    return env_id == base_id or (env_id is not None and OBSERVATION_PREFIXES.get(env_id) == base_id)
 
 
 def make_env(name: str, max_episode_steps: int | None = None, **kwargs) -> gym.Env:

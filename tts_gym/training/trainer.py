@@ -24,6 +24,7 @@ from ..backbone.config import BackboneConfig
 from ..files import save_torch, write_csv
 from ..backbone.model import DiffusionTransformer, widen_observation
 from ..data import DatasetError, Episode, Normalizer, WindowDataset, load_episodes, read_env_args, split_episodes
+from ..envs.registration import observation_extends
 from ..policy.config import PolicyConfig
 from ..policy.policy import SparseDiffusionPolicy
 from .config import TrainConfig
@@ -146,12 +147,17 @@ class Trainer:
         """Fine-tune: begin from a trained policy's weights (model and EMA). The normalizer stays this
         dataset's and the schedule starts afresh, so a resumed run needs nothing but its own state.
 
-        A policy that observes fewer features is widened (:func:`widen_observation`): the dataset's
-        observation must then begin with the policy's own, as ``tts_gym/KitchenEE-v0``'s begins with
-        ``tts_gym/Kitchen-v0``'s."""
+        A policy that observes fewer features is widened (:func:`widen_observation`) when the
+        dataset's env observes the policy's env's observation first (``OBSERVATION_PREFIXES``: e.g.
+        ``tts_gym/KitchenEE-v0`` begins with ``tts_gym/Kitchen-v0``'s)."""
         theirs, ours = policy.config.backbone, self.policy_config.backbone
         weights = policy.model.state_dict()
-        if theirs.obs_dim < ours.obs_dim and replace(theirs, obs_dim=ours.obs_dim) == ours:
+        widens = theirs.obs_dim < ours.obs_dim and replace(theirs, obs_dim=ours.obs_dim) == ours
+        if widens and not observation_extends(self.policy_config.env_id, policy.config.env_id):
+            raise ValueError(f"cannot widen {source} ({policy.config.env_id}, {theirs.obs_dim} features) to this "
+                             f"dataset's {self.policy_config.env_id} ({ours.obs_dim}): that observation does not "
+                             "begin with the policy's (see tts_gym.envs.registration.OBSERVATION_PREFIXES)")
+        if widens:
             weights = widen_observation(weights, ours.obs_dim)
             print(f"widening {source}: its {theirs.obs_dim} observation features come first, "
                   f"the {ours.obs_dim - theirs.obs_dim} after them start with zero weight")
