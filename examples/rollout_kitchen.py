@@ -1,15 +1,14 @@
 """Franka Kitchen with test-time sparsity: videos, mask records and a speed table.
 
     python examples/rollout_kitchen.py                       # 3 episodes, rho 0.90, DDIM-16
-    python examples/rollout_kitchen.py --sparsity 0.95 --sampler ddpm --steps 100
+    python examples/rollout_kitchen.py --sparsity 0.95 --sampler ddim --steps 16
     python examples/rollout_kitchen.py --episodes 1 --max-steps 40 --no-video   # CI smoke run
 
 Writes rollout_XXXX.mp4 (frame | live plan heatmap), rollout_XXXX.npz (plans) and masks.png to --out.
 The default is the shipped Kitchen pruner that keeps the most of what the dense policy does (rho
-0.90 on DDIM-16, 85% reuse), under the file's inference choices: temporal ensembling at temperature
-0.25, where it keeps p1 / p2 0.72 / 0.24 against the dense 1.00 / 0.96. It was trained under the
-receding horizon at temperature 0.5, where it keeps 0.94 / 0.72 (``--no-temporal-ensemble
---temperature 0.5``; BENCHMARKS.md, "Kitchen: temporal ensembling"); rho 0.95 reuses more and loses it.
+0.90 on DDIM-16, 84% reuse), trained under the file's inference choices (temporal ensembling at
+temperature 0.25): p1 / p2 0.68 / 0.54 against the dense 1.00 / 1.00 on the test seeds; rho 0.80
+and 0.95 keep less (BENCHMARKS.md, "Kitchen: the end-effector in the observation").
 """
 from __future__ import annotations
 
