@@ -27,7 +27,7 @@ import tts_gym.envs
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.envs.experts import make_expert
 from tts_gym.evaluation.cli import add_inference_arguments, inference_arguments
-from tts_gym.evaluation.evaluate import TEST_SEED_START
+from tts_gym.evaluation.evaluate import TEST_SEED_START, load_variant
 
 
 def handover_episode(env, expert, policy: SparseDiffusionPolicy, stage: str, seed: int,
@@ -98,8 +98,7 @@ def main() -> None:
                         help="the policy starts from the handover frame alone, not the observations before it")
     args = parser.parse_args()
 
-    policy = SparseDiffusionPolicy.from_pretrained(args.policy, sampler=args.sampler, steps=args.steps)
-    policy = policy.with_inference(**inference_arguments(args))
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, seed=None, **inference_arguments(args))
     env = gym.make(tts_gym.envs.resolve_env_id(args.env or policy.config.env_id))
     done_per_task: Counter = Counter()
     never_handed_over = 0

@@ -53,7 +53,6 @@ class TemporalEnsemble:
 
     def __init__(self, chunk_length: int, decay: float) -> None:
         self.chunk_length = chunk_length
-        self.decay = decay
         self.older = math.exp(decay)  # what the existing sums weigh against a new chunk's 1
         self.sums = np.zeros((0, chunk_length, 0))
         self.weights = np.zeros((0, chunk_length))

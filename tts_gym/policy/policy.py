@@ -292,8 +292,10 @@ class SparseDiffusionPolicy:
         )
 
     def save_planner(self, path: str | os.PathLike, metadata: dict | None = None) -> Path:
-        """Only the planner (e.g. a trained pruner) and the sampler it was trained for."""
+        """Only the planner (e.g. a trained pruner), the sampler it was trained for and, in its metadata,
+        the inference choices it was trained or calibrated under (a plan fits the chunks they give)."""
         backbone = self.config.to_dict()["backbone"]
+        metadata = {**(metadata or {}), "inference": self.config.inference_choices()}
         return save_planner_checkpoint(path, planner=(self.planner.name, self.planner.state()),
                                        sampler=self.config.to_dict()["sampler"], backbone=backbone,
                                        weights=self.weights_digest(), metadata=metadata)

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     recent = trainer.history[-20:]
     metadata = {
         "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
-        "init": args.init, "inference": policy.config.inference_choices(),
+        "init": args.init,
         "finished": finished, "epochs_done": trainer.epoch, "compute_offset": sparse.planner.compute_offset,
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }
