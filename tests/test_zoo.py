@@ -160,3 +160,31 @@ def test_the_zoo_command_lists_every_shipped_file_and_refuses_an_unknown_name(ca
         assert sum(line.startswith(f"| {name} |") for line in table.splitlines()) == runs
     with pytest.raises(SystemExit, match="no shipped policy 'nope'"):
         main(["zoo", "--policy", "nope"])
+
+
+def test_results_measured_on_other_weights_than_the_shipped_copy_are_refused(tmp_path, monkeypatch):
+    from tts_gym.evaluation.episode_log import IDENTITY_FILE, policy_identity
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    monkeypatch.setattr(ship, "HERE", zoo)
+    monkeypatch.setattr(ship, "INDEX", zoo / "index.json")
+    trained = tiny_policy()
+    trained.save(tmp_path / "trained.pt")
+    ship.ship_policy("tiny", str(tmp_path / "trained.pt"), "recipe", None)  # stored in fp16
+
+    def measured_on(policy, name):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / IDENTITY_FILE).write_text(json.dumps(policy_identity(policy, "env")))
+        sampler = policy.config.sampler
+        return summary_file(folder, "summary", p1=0.5, sampler=sampler.name, steps=sampler.num_inference_steps)
+
+    before = ship.INDEX.read_text()
+    with pytest.raises(ValueError, match="measured on other weights, planner or settings than the shipped 'tiny'"):
+        ship.record_results("tiny", measured_on(SparseDiffusionPolicy.load(tmp_path / "trained.pt"), "fp32"))
+    assert ship.INDEX.read_text() == before
+    shipped = SparseDiffusionPolicy.load(zoo / "tiny.pt")
+    ship.record_results("tiny", measured_on(shipped, "shipped"))
+    key = f"{shipped.config.sampler.name}{shipped.config.sampler.num_inference_steps}"
+    assert json.loads(ship.INDEX.read_text())["policies"]["tiny"]["results"][key]["p1"] == 0.5

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..evaluation.cli import add_inference_arguments, inference_arguments, inference_flag
-from ..policy.config import INFERENCE_CHOICES
+from ..evaluation.episode_log import IDENTITY_FILE, policy_identity
+from ..policy.config import INFERENCE_CHOICES, SamplerConfig
 from ..policy.policy import SparseDiffusionPolicy
 from ..files import write_json
 from . import HERE, INDEX, find_variant, variant_key
@@ -100,12 +101,33 @@ def record_results(name: str, results: str, sparsity: float | None = None) -> di
             raise ValueError(f"{results} ran with {key} {ran}; the shipped {name!r} uses {shipped} "
                              f"(evaluate with {inference_flag(key, shipped)}, or ship the policy with "
                              f"{inference_flag(key, ran)})")
+    _check_measured_on_shipped(name, entry, Path(results), summary, sparsity)
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
         find_variant(name, entry, sparsity, summary["sampler"], summary["steps"])["results"] = summary
     write_json(INDEX, index)
     return summary
+
+
+def _check_measured_on_shipped(name: str, entry: dict, results: Path, summary: dict,
+                               sparsity: float | None) -> None:
+    """Refuse a summary whose run (``run.json`` beside it) had other weights, planner or settings than
+    the shipped variant: a training output and its fp16 shipped copy fail different episodes."""
+    identity_file = results.with_name(IDENTITY_FILE)
+    if not identity_file.is_file():
+        return  # a summary kept without its folder: the inference choices above are all there is to check
+    ran = json.loads(identity_file.read_text())
+    policy = SparseDiffusionPolicy.load(HERE / entry["file"])
+    if sparsity is None:
+        shipped = policy.with_planner(None, SamplerConfig(summary["sampler"], summary["steps"]))
+    else:
+        variant = find_variant(name, entry, sparsity, summary["sampler"], summary["steps"])
+        shipped = policy.with_planner_file(HERE / variant["file"])
+    if policy_identity(shipped, ran["env_id"])["digest"] != ran["digest"]:
+        raise ValueError(f"{results} was measured on other weights, planner or settings than the shipped "
+                         f"{name!r} (a training output is not its fp16 shipped copy): evaluate the shipped "
+                         f"file, e.g. `tts-gym eval --policy {name} ...`")
 
 
 def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int, recipe: str,
