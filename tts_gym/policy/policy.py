@@ -352,6 +352,14 @@ class SparseDiffusionPolicy:
         from ..zoo import resolve  # the registry of shipped files
 
         policy_file, planner_file = resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps)
+        return cls.from_files(policy_file, planner_file, sampler=sampler, steps=steps, seed=seed)
+
+    @classmethod
+    def from_files(cls, policy_file: str | os.PathLike, planner_file: str | os.PathLike | None = None,
+                   sampler: str | None = None, steps: int | None = None,
+                   seed: int | None = None) -> "SparseDiffusionPolicy":
+        """What a shipped name resolves to: a policy file with its planner file (which brings the
+        sampler it was trained for), or dense under ``sampler`` / ``steps`` when given."""
         policy = cls.load(policy_file, seed=seed)
         if planner_file is not None:
             return policy.with_planner_file(planner_file)

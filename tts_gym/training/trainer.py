@@ -152,12 +152,11 @@ class Trainer:
         ``tts_gym/KitchenEE-v0`` begins with ``tts_gym/Kitchen-v0``'s)."""
         theirs, ours = policy.config.backbone, self.policy_config.backbone
         weights = policy.model.state_dict()
-        widens = theirs.obs_dim < ours.obs_dim and replace(theirs, obs_dim=ours.obs_dim) == ours
-        if widens and not observation_extends(self.policy_config.env_id, policy.config.env_id):
-            raise ValueError(f"cannot widen {source} ({policy.config.env_id}, {theirs.obs_dim} features) to this "
-                             f"dataset's {self.policy_config.env_id} ({ours.obs_dim}): that observation does not "
-                             "begin with the policy's (see tts_gym.envs.registration.OBSERVATION_PREFIXES)")
-        if widens:
+        if theirs.obs_dim < ours.obs_dim and replace(theirs, obs_dim=ours.obs_dim) == ours:
+            if not observation_extends(self.policy_config.env_id, policy.config.env_id):
+                raise ValueError(f"cannot widen {source} ({policy.config.env_id}, {theirs.obs_dim} features) to "
+                                 f"this dataset's {self.policy_config.env_id} ({ours.obs_dim}): that observation does "
+                                 "not begin with the policy's (see tts_gym.envs.registration.OBSERVATION_PREFIXES)")
             weights = widen_observation(weights, ours.obs_dim)
             print(f"widening {source}: its {theirs.obs_dim} observation features come first, "
                   f"the {ours.obs_dim - theirs.obs_dim} after them start with zero weight")

@@ -34,11 +34,16 @@ def resolve(name_or_path: str | os.PathLike, sparsity: float | None = None, samp
     name = str(name_or_path)
     if name not in entries:
         raise ValueError(f"no shipped policy or file named {name!r}; shipped: {sorted(entries)}")
-    entry = entries[name]
+    return variant_files(name, entries[name], sparsity, sampler, steps)
+
+
+def variant_files(name: str, entry: dict, sparsity: float | None = None, sampler: str | None = None,
+                  steps: int | None = None, root: Path = HERE) -> tuple[Path, Path | None]:
+    """(policy file, pruner file or None) of an index entry's variant, its files under ``root``."""
     if sparsity is None:
-        return HERE / entry["file"], None
+        return root / entry["file"], None
     variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS)
-    return HERE / entry["file"], HERE / variant["file"]
+    return root / entry["file"], root / variant["file"]
 
 
 def variant_key(variant: dict) -> tuple[float, str, int]:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from ..evaluation.cli import add_inference_arguments, inference_arguments, inference_flag
 from ..evaluation.episode_log import IDENTITY_FILE, policy_identity
-from ..policy.config import INFERENCE_CHOICES, SamplerConfig
+from ..policy.config import INFERENCE_CHOICES
 from ..policy.policy import SparseDiffusionPolicy
 from ..files import write_json
-from . import HERE, INDEX, find_variant, variant_key
+from . import HERE, INDEX, find_variant, variant_files, variant_key
 
 MAX_FILE_BYTES = 10 * 2**20
 
@@ -118,12 +118,9 @@ def _check_measured_on_shipped(name: str, entry: dict, results: Path, summary: d
     if not identity_file.is_file():
         return  # a summary kept without its folder: the inference choices above are all there is to check
     ran = json.loads(identity_file.read_text())
-    policy = SparseDiffusionPolicy.load(HERE / entry["file"])
-    if sparsity is None:
-        shipped = policy.with_planner(None, SamplerConfig(summary["sampler"], summary["steps"]))
-    else:
-        variant = find_variant(name, entry, sparsity, summary["sampler"], summary["steps"])
-        shipped = policy.with_planner_file(HERE / variant["file"])
+    sampler, steps = summary["sampler"], summary["steps"]
+    files = variant_files(name, entry, sparsity, sampler, steps, root=HERE)
+    shipped = SparseDiffusionPolicy.from_files(*files, sampler=sampler, steps=steps)
     if policy_identity(shipped, ran["env_id"])["digest"] != ran["digest"]:
         raise ValueError(f"{results} was measured on other weights, planner or settings than the shipped "
                          f"{name!r} (a training output is not its fp16 shipped copy): evaluate the shipped "
