@@ -31,18 +31,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import tts_gym.envs  # noqa: E402,F401  (registers the envs)
 from tts_gym.data.readers import read_env_args, read_robomimic  # noqa: E402
-from tts_gym.envs.experts.arm_control import NUM_ARM_JOINTS  # noqa: E402
+from tts_gym.envs.kitchen_env import DEFAULT_TASKS, END_EFFECTOR_SIZE, NUM_ROBOT_JOINTS  # noqa: E402
 from tts_gym.envs.experts.kitchen import HANDLE_DEPTH, LIGHT_JOINT, LIGHT_SIDE_OFFSET, PRE_GRASP_BACKOFF  # noqa: E402
 from tts_gym.envs.registration import KITCHEN_EE_ID, make_env  # noqa: E402
 from tts_gym.evaluation.cli import add_inference_arguments, inference_arguments  # noqa: E402
 from tts_gym.evaluation.evaluate import load_variant  # noqa: E402
 
-KETTLE_TASKS = 2  # microwave and kettle come first
 LIGHT = "light switch"
-EE_FEATURES = slice(-3, None)  # KitchenEE-v0 appends the end-effector position
+KETTLE_TASKS = DEFAULT_TASKS.index(LIGHT)  # the tasks done before the switch (microwave, kettle)
+EE_FEATURES = slice(-END_EFFECTOR_SIZE, None)  # KitchenEE-v0 appends the end-effector position
 PRE_PUSH = np.array([LIGHT_SIDE_OFFSET, HANDLE_DEPTH - PRE_GRASP_BACKOFF, 0.0])  # relative to the switch site
-ROBOT_JOINTS = NUM_ARM_JOINTS + 2  # arm and fingers: their positions and velocities precede the objects
-LIGHT_FEATURE = LIGHT_JOINT + ROBOT_JOINTS  # the switch's joint in the observation
+# the switch's joint in the observation: the robot's joint velocities sit between robot and object positions
+LIGHT_FEATURE = LIGHT_JOINT + NUM_ROBOT_JOINTS
 SWITCH_MOVED = -0.02  # rad: the switch has been touched
 COLOURS = {"done": "tab:blue", "never in front": "tab:orange", "reached, missed": "tab:red"}
 
