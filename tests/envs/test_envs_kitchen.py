@@ -84,6 +84,38 @@ def test_end_effector_observation_extends_the_full_one():
     full.close()
 
 
+def test_joint_position_actions_replay_the_velocity_episode():
+    """The expert through the position mode takes the very steps it takes in velocity mode, its
+    targets lie one step ahead of the arm, and a still target holds the arm against gravity."""
+    from tts_gym.envs.experts import make_expert
+
+    velocity, position = gym.make("tts_gym/KitchenEE-v0"), gym.make("tts_gym/KitchenEEPosition-v0")
+    check_env(position.unwrapped, skip_render_check=True)
+    low, high = position.action_space.low, position.action_space.high
+    assert (low[:7] < 0).any() and (high[:7] > 1).any() and (low[7:] == -1).all() and (high[7:] == 1).all()
+    obs = [env.reset(seed=3)[0] for env in (velocity, position)]
+    experts = [make_expert(env, noise=0.1, rng=np.random.default_rng(3)) for env in (velocity, position)]
+    for expert in experts:
+        expert.reset()
+    for _ in range(40):
+        actions = [expert.act(o) for expert, o in zip(experts, obs)]
+        arm = position.unwrapped.data.qpos[:7].copy()
+        assert np.abs(actions[1][:7] - arm).max() < 0.1  # at most about one step's motion (dt 0.08 s)
+        obs = [env.step(a)[0] for env, a in zip((velocity, position), actions)]
+        np.testing.assert_allclose(obs[1], obs[0], atol=1e-4)
+    position.reset(seed=0)
+    arm = position.unwrapped.data.qpos[:7].copy()
+    limits = position.unwrapped.model.jnt_range[:7]
+    free = (arm > limits[:, 0] + 0.01) & (arm < limits[:, 1] - 0.01)  # joint 2 starts pressed to its limit
+    for _ in range(20):  # a zero velocity action would let the arm sag by tenths of a radian
+        position.step(np.concatenate([arm, [-1.0, -1.0]]).astype(np.float32))
+    np.testing.assert_allclose(position.unwrapped.data.qpos[:7][free], arm[free], atol=0.002)
+    with pytest.raises(ValueError, match="finite action of shape"):
+        position.step(np.full(9, np.nan, np.float32))
+    velocity.close()
+    position.close()
+
+
 def test_render_rgb_array():
     env = gym.make(KITCHEN, render_mode="rgb_array", width=64, height=48)
     env.reset(seed=0)

@@ -27,6 +27,17 @@ Observation layouts (``observation=``):
   widened into a 62-d one (``tts-gym train --init``). Measured: the widened, fine-tuned policy uses
   the position, but a 59-d control fine-tuned the same way did nearly as well (BENCHMARKS.md,
   "Kitchen: the end-effector in the observation").
+
+Action modes (``action=``), both 9-d (7 arm joints, then the 2 finger commands):
+
+* ``"joint_velocity"`` (FrankaKitchen-v1's own): the arm values are joint velocities. The servo
+  target moves with the action, so a resting arm needs a state-dependent offset against gravity
+  (:func:`hold_action`) and every error of a cloned policy integrates into drift;
+* ``"joint_position"`` (``tts_gym/KitchenEEPosition-v0``): the arm values are absolute joint
+  positions to reach by the next step. The env issues the velocity action that gets there, gravity
+  offset included, so an error in one step's target is not carried into the next (Diffusion
+  Policy's finding for position over velocity control). :meth:`KitchenEnv.action_from_velocity`
+  is the exact inverse, so the scripted expert's velocity actions become position labels.
 """
 from __future__ import annotations
 
@@ -50,12 +61,25 @@ OBSERVATIONS = ("full", "positions", "full+ee")
 END_EFFECTOR_SITE = "end_effector"  # the gripper site the scripted expert steers
 END_EFFECTOR_SIZE = 3
 ACTION_SIZE = 9
+ACTIONS = ("joint_velocity", "joint_position")
+SERVO_VELOCITY_PER_ACTION = 2.0  # rad/s the servo target moves per unit of action (FrankaKitchen-v1's act_rng)
+# rad/s a joint actually moves per unit of action: about half the servo target's motion is realised per step
+ARM_SPEED_PER_ACTION = 1.0
 MAX_EPISODE_STEPS = 280
 NUM_ARM_JOINTS = 7
 KETTLE_QPOS_XY = slice(23, 25)  # kettle free-joint x, y inside the full qpos
 ARM_JOINT_NOISE = 0.05  # rad, uniform, per arm joint at reset when perturb_init is on
 KETTLE_XY_NOISE = 0.02  # m, uniform, on the kettle's initial x and y when perturb_init is on
 DEFAULT_RENDER_SIZE = 256
+
+
+def hold_action(model: mujoco.MjModel, data: mujoco.MjData, dt: float) -> np.ndarray:
+    """Arm velocity action whose servo torque cancels gravity and Coriolis forces at the current state.
+
+    The servo holds ``kp * (target - q)`` with ``target = q + SERVO_VELOCITY_PER_ACTION * a * dt``, so
+    a zero action lets the arm sag; this is the action of an arm at rest."""
+    servo_gain = model.actuator_gainprm[:NUM_ARM_JOINTS, 0]
+    return data.qfrc_bias[:NUM_ARM_JOINTS] / (servo_gain * SERVO_VELOCITY_PER_ACTION * dt)
 
 
 class KitchenEnv(gym.Env):
@@ -67,7 +91,8 @@ class KitchenEnv(gym.Env):
         render_mode: ``None`` or ``"rgb_array"``.
         width, height: rendered image size.
         max_episode_steps: truncation horizon (the registered id also has a TimeLimit of 280).
-        observation: ``"full"`` or ``"positions"`` (see module docstring).
+        observation: ``"full"``, ``"positions"`` or ``"full+ee"`` (see module docstring).
+        action: ``"joint_velocity"`` or ``"joint_position"`` (see module docstring).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 12}
@@ -81,12 +106,16 @@ class KitchenEnv(gym.Env):
         height: int = DEFAULT_RENDER_SIZE,
         max_episode_steps: int = MAX_EPISODE_STEPS,
         observation: str = "full",
+        action: str = "joint_velocity",
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if observation not in OBSERVATIONS:
             raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+        if action not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
         self.observation = observation
+        self.action = action
         self.tasks = tuple(tasks)
         self.perturb_init = perturb_init
         self.render_mode = render_mode
@@ -109,8 +138,11 @@ class KitchenEnv(gym.Env):
         obs_size = len(self._obs_index) + (END_EFFECTOR_SIZE if self._end_effector is not None else 0)
         self.obs_keys: tuple[tuple[str, int], ...] = ((OBS_KEY, obs_size),)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(ACTION_SIZE,), dtype=np.float32)
         self.dt = float(self._kitchen.robot_env.dt)
+        low, high = -np.ones(ACTION_SIZE), np.ones(ACTION_SIZE)
+        if action == "joint_position":
+            low[:NUM_ARM_JOINTS], high[:NUM_ARM_JOINTS] = self.joint_limits[:NUM_ARM_JOINTS].T
+        self.action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         self._steps = 0
 
     # -- simulator access used by the scripted expert and the collector ---------------------------
@@ -128,6 +160,31 @@ class KitchenEnv(gym.Env):
     def joint_limits(self) -> np.ndarray:
         """``[9, 2]`` position bounds the env clips the servo targets to."""
         return self._kitchen.robot_env.robot_pos_bound[:ACTION_SIZE].copy()
+
+    def action_from_velocity(self, velocity: np.ndarray) -> np.ndarray:
+        """A ``joint_velocity`` action in this env's action mode: the step it takes, as a target.
+
+        Exact inverse of the conversion in :meth:`step` for actions within [-1, 1]; it reads the
+        current state, so call it right before the step (the scripted expert does)."""
+        velocity = np.asarray(velocity, dtype=np.float64)
+        if self.action == "joint_velocity":
+            return velocity.astype(np.float32)
+        action = velocity.copy()
+        arm = self.data.qpos[:NUM_ARM_JOINTS]
+        hold = hold_action(self.model, self.data, self.dt)
+        action[:NUM_ARM_JOINTS] = arm + (velocity[:NUM_ARM_JOINTS] - hold) * ARM_SPEED_PER_ACTION * self.dt
+        return action.astype(np.float32)
+
+    def _velocity_action(self, action: np.ndarray) -> np.ndarray:
+        """This env's action as FrankaKitchen-v1's joint-velocity action."""
+        if self.action == "joint_velocity":
+            return action
+        velocity = action.copy()
+        arm = self.data.qpos[:NUM_ARM_JOINTS]
+        hold = hold_action(self.model, self.data, self.dt)
+        step = (action[:NUM_ARM_JOINTS] - arm) / (ARM_SPEED_PER_ACTION * self.dt)
+        velocity[:NUM_ARM_JOINTS] = np.clip(step + hold, -1.0, 1.0)
+        return velocity
 
     def get_state(self) -> np.ndarray:
         """Full simulator state ``qpos ++ qvel`` (recorded as ``states`` in datasets)."""
@@ -168,7 +225,10 @@ class KitchenEnv(gym.Env):
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64)
-        raw_obs, reward, terminated, _, raw_info = self._kitchen.step(action)
+        if action.shape != (ACTION_SIZE,) or not np.isfinite(action).all():
+            raise ValueError(f"expected a finite action of shape ({ACTION_SIZE},) ({self.action}), got shape "
+                             f"{action.shape}{'' if np.isfinite(action).all() else ' with NaN or inf'}")
+        raw_obs, reward, terminated, _, raw_info = self._kitchen.step(self._velocity_action(action))
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps and not terminated
         info = self._info(completed=raw_info["episode_task_completions"])

@@ -18,17 +18,18 @@ SQUARE_ID = "tts_gym/Square-v0"
 KITCHEN_ID = "tts_gym/Kitchen-v0"  # FrankaKitchen-v1's full 59-d observation (the shipped policy's)
 KITCHEN_POSITIONS_ID = "tts_gym/KitchenPositions-v0"  # joint positions only (30-d, D4RL's layout)
 KITCHEN_EE_ID = "tts_gym/KitchenEE-v0"  # the 59-d vector and the end-effector position (62-d)
+KITCHEN_EE_POSITION_ID = "tts_gym/KitchenEEPosition-v0"  # the same, acting with absolute arm joint targets
 
 # Short names used on the command line (``tts-gym collect --env lift``).
 SHORT_NAMES: dict[str, str] = {
     "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID,
     "kitchen": KITCHEN_ID, "kitchen-positions": KITCHEN_POSITIONS_ID,
-    "kitchen-ee": KITCHEN_EE_ID,
+    "kitchen-ee": KITCHEN_EE_ID, "kitchen-ee-position": KITCHEN_EE_POSITION_ID,
 }
 
 # Observation layouts that begin with another env's whole observation: a policy of the second can be
 # widened into one of the first (``tts-gym train --init``).
-OBSERVATION_PREFIXES: dict[str, str] = {KITCHEN_EE_ID: KITCHEN_ID}
+OBSERVATION_PREFIXES: dict[str, str] = {KITCHEN_EE_ID: KITCHEN_ID, KITCHEN_EE_POSITION_ID: KITCHEN_ID}
 
 _ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
 _KITCHEN_ENTRY_POINT = "tts_gym.envs.kitchen_env:KitchenEnv"
@@ -40,6 +41,9 @@ _SPECS: dict[str, tuple[str, dict, int]] = {
     KITCHEN_ID: (_KITCHEN_ENTRY_POINT, {}, KITCHEN_MAX_EPISODE_STEPS),
     KITCHEN_POSITIONS_ID: (_KITCHEN_ENTRY_POINT, {"observation": "positions"}, KITCHEN_MAX_EPISODE_STEPS),
     KITCHEN_EE_ID: (_KITCHEN_ENTRY_POINT, {"observation": "full+ee"}, KITCHEN_MAX_EPISODE_STEPS),
+    KITCHEN_EE_POSITION_ID: (
+        _KITCHEN_ENTRY_POINT, {"observation": "full+ee", "action": "joint_position"}, KITCHEN_MAX_EPISODE_STEPS
+    ),
 }
 
 

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from tts_gym.envs.kitchen_env import END_EFFECTOR_SITE
+from tts_gym.envs.kitchen_env import ARM_SPEED_PER_ACTION, END_EFFECTOR_SITE, hold_action
 
 NUM_ARM_JOINTS = 7
 BASE_BODY = "panda0_link0"
-ACTION_PER_RAD_S = 1.0  # a = qdot: env gain 2 rad/s per unit times ~50 % realised per step
-ENV_VELOCITY_PER_ACTION = 2.0  # rad/s commanded per unit of action (FrankaKitchen-v1's act_rng)
+ACTION_PER_RAD_S = 1.0 / ARM_SPEED_PER_ACTION
 DAMPING = 0.05  # damped least-squares lambda
 LIMIT_MARGIN = 0.02  # rad: a joint closer than this to a limit counts as "at the limit"
 MAX_LINEAR_SPEED = 0.45  # m/s, Cartesian speed cap
@@ -74,7 +73,6 @@ class ArmController:
         self._scratch = mujoco.MjData(model)
         self._base_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, BASE_BODY)
         self._integral = np.zeros(6)
-        self._servo_gain = model.actuator_gainprm[:NUM_ARM_JOINTS, 0].copy()
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -105,7 +103,7 @@ class ArmController:
 
     def gravity_action(self) -> np.ndarray:
         """Action offset whose servo torque cancels gravity and Coriolis forces at the current state."""
-        return self.data.qfrc_bias[:NUM_ARM_JOINTS] / (self._servo_gain * ENV_VELOCITY_PER_ACTION * self.dt)
+        return hold_action(self.model, self.data, self.dt)
 
     def reset_integral(self) -> None:
         self._integral[:] = 0.0

@@ -53,10 +53,15 @@ class ScriptedExpert:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The action to execute: the expert's action plus noise, clipped to the action bounds."""
         action = np.asarray(self._clean_action(obs), dtype=np.float64)
-        self.clean_action = np.clip(action, ACTION_LOW, ACTION_HIGH).astype(np.float32)
+        self.clean_action = self._to_env_action(np.clip(action, ACTION_LOW, ACTION_HIGH))
         if self.noise > 0:
             action = action + self._next_noise(action.shape)
-        return np.clip(action, ACTION_LOW, ACTION_HIGH).astype(np.float32)
+        return self._to_env_action(np.clip(action, ACTION_LOW, ACTION_HIGH))
+
+    def _to_env_action(self, action: np.ndarray) -> np.ndarray:
+        """The expert's action (and its noise) in the env's action space; subclasses whose env offers
+        another action mode than the one they control in convert here."""
+        return action.astype(np.float32)
 
     def _next_noise(self, shape: tuple[int, ...]) -> np.ndarray:
         """Stationary Ornstein-Uhlenbeck step: std ``noise`` at every step, correlation exp(-1/noise_steps)."""

@@ -291,6 +291,9 @@ class KitchenExpert(ScriptedExpert):
             stage.on_enter()
         return stage
 
+    def _to_env_action(self, action: np.ndarray) -> np.ndarray:
+        return self.env.action_from_velocity(action)  # the expert steers joint velocities
+
     def _clean_action(self, obs: np.ndarray) -> np.ndarray:
         stage = self._advance()
         self._stage_name = stage.name
