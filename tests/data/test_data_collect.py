@@ -23,7 +23,8 @@ def test_collect_round_trip(tmp_path):
     with h5py.File(out, "r") as f:
         env_args = json.loads(f["data"].attrs["env_args"])
         assert env_args["env_id"] == "tts_gym/Lift-v0" and env_args["env_name"] == "Lift"
-        assert env_args["seeds"] == [5, 6] and env_args["expert"] == {"noise": 0.1, "noise_steps": 0.0, "labels": "executed"}
+        assert env_args["seeds"] == [5, 6] and env_args["expert"] == {"noise": 0.1, "noise_steps": 0.0, "labels": "executed",
+                                                                     "tail_steps": 0}
         assert "states" in f["data/demo_0"] and f["data/demo_0/rewards"][-1] == 1
         assert f["data"].attrs["total"] == result.num_samples
 
@@ -37,6 +38,29 @@ def test_collect_round_trip(tmp_path):
     obs, _ = env.reset(seed=5)
     np.testing.assert_allclose(obs, episodes[0].obs[0], atol=1e-6)
     env.close()
+
+
+def test_tail_steps_record_the_expert_past_success():
+    """Without a tail the demo ends at success; with one the same episode goes on, so its last
+    training windows hold the expert's continuation instead of edge padding."""
+    import gymnasium as gym
+
+    from tts_gym.data.collect import run_episode
+    from tts_gym.envs.experts import make_expert
+
+    episodes = {}
+    for tail in (0, 5):
+        env = gym.make("tts_gym/Lift-v0", terminate_on_success=tail == 0)
+        expert = make_expert(env, noise=0.1, rng=np.random.default_rng(0))
+        episodes[tail] = run_episode(env, expert, seed=0, tail_steps=tail)
+        env.close()
+    short, long = episodes[0], episodes[5]
+    assert short["success"] and long["success"]
+    assert len(long["actions"]) == len(short["actions"]) + 5
+    np.testing.assert_array_equal(long["obs"][: len(short["obs"])], short["obs"])
+    assert short["dones"][-1] and not short["dones"][:-1].any() and long["dones"][-6:].all()
+    with pytest.raises(ValueError, match="tail_steps must be >= 0"):
+        collect_module.collect("lift", episodes=1, noise=0.1, out="unused.hdf5", tail_steps=-1)
 
 
 def test_clean_labels_store_the_expert_action_before_noise(tmp_path):
@@ -79,7 +103,9 @@ def test_cli_arguments():
     collect_module.add_arguments(parser)
     args = parser.parse_args(["--env", "kitchen", "--episodes", "3", "--noise", "0.2", "--out", "x.hdf5", "--seed-start", "7"])
     assert (args.env, args.episodes, args.noise, args.out, args.seed_start) == ("kitchen", 3, 0.2, "x.hdf5", 7)
-    assert (args.noise_steps, args.labels) == (0.0, "executed")
+    assert (args.noise_steps, args.labels, args.tail_steps) == (0.0, "executed", 0)
+    assert parser.parse_args(["--env", "kitchen-ee-position", "--episodes", "1", "--out", "x.hdf5",
+                              "--tail-steps", "16"]).tail_steps == 16
     args = parser.parse_args(["--env", "lift", "--episodes", "1", "--out", "x.hdf5", "--noise-steps", "5", "--labels", "clean"])
     assert (args.noise_steps, args.labels) == (5.0, "clean")
     assert (args.driver, args.driver_share, args.max_episode_steps) == (None, collect_module.DEFAULT_DRIVER_SHARE, None)

@@ -72,11 +72,14 @@ def _check_labels(labels: str, driven: bool = False) -> None:
                          "states the policy reached); the executed actions would teach the policy itself")
 
 
-def run_episode(env, expert, seed: int, labels: str = "executed", driver: Optional[PolicyDriver] = None) -> dict:
+def run_episode(env, expert, seed: int, labels: str = "executed", driver: Optional[PolicyDriver] = None,
+                tail_steps: int = 0) -> dict:
     """Roll out one episode; returns arrays (obs, actions, rewards, dones, states) and ``success``.
 
     ``actions`` holds the executed actions, or with ``labels="clean"`` the expert's noise-free ones.
     With a ``driver`` its policy executes some chunks (then ``labels`` must be ``"clean"``).
+    With ``tail_steps`` the episode goes on that many steps after the first success (the env must
+    not terminate on success); ``dones`` marks the successful steps.
     """
     _check_labels(labels, driven=driver is not None)
     obs, info = env.reset(seed=seed)
@@ -86,7 +89,7 @@ def run_episode(env, expert, seed: int, labels: str = "executed", driver: Option
     unwrapped = env.unwrapped
     get_state = getattr(unwrapped, "get_state", None)
     observations, actions, rewards, dones, states = [], [], [], [], []
-    success = False
+    success, steps_after_success = False, 0
     while True:
         if get_state is not None:
             states.append(get_state())
@@ -97,9 +100,11 @@ def run_episode(env, expert, seed: int, labels: str = "executed", driver: Option
         actions.append(expert.clean_action if labels == "clean" else action)
         obs, reward, terminated, truncated, info = env.step(action)
         rewards.append(reward)
-        dones.append(terminated)
-        success = success or bool(info.get("success", False))
-        if terminated or truncated:
+        succeeded = bool(info.get("success", False))
+        dones.append(terminated or succeeded)
+        steps_after_success += success
+        success = success or succeeded
+        if terminated or truncated or (success and steps_after_success >= tail_steps):
             break
     return {
         "obs": np.asarray(observations, np.float32),
@@ -127,6 +132,7 @@ def collect(
     driver_sampler: Optional[str] = None,
     driver_steps: Optional[int] = None,
     driver_stages: Optional[Sequence[str]] = None,
+    tail_steps: int = 0,
 ) -> CollectResult:
     """Collect ``episodes`` successful expert demonstrations of ``env_id`` into ``out``.
 
@@ -144,6 +150,11 @@ def collect(
         driver: DAgger: a policy (shipped name or checkpoint) that executes ``driver_share`` of the
             chunks, under ``driver_sampler`` / ``driver_steps`` (default: its own); needs clean labels.
         driver_stages: expert stages in which the driver may drive (default: all).
+        tail_steps: steps recorded after each episode's first success, the env no longer ending it
+            there. A demo that stops at success ends its last training windows in edge padding,
+            which for absolute actions (``kitchen-ee-position``) says "hold still": such a policy
+            then stops short of the goal. A tail of the horizon (Tp) gives those windows the
+            expert's real continuation.
     """
     from tqdm import tqdm
 
@@ -151,8 +162,10 @@ def collect(
     from tts_gym.envs.experts import make_expert
 
     _check_labels(labels, driven=driver is not None)  # before the output file is opened (and truncated)
+    if tail_steps < 0:
+        raise ValueError(f"tail_steps must be >= 0, got {tail_steps}")
     env_id = tts_gym.envs.resolve_env_id(env_id)
-    expert_args = {"noise": noise, "noise_steps": noise_steps, "labels": labels}
+    expert_args = {"noise": noise, "noise_steps": noise_steps, "labels": labels, "tail_steps": tail_steps}
     policy_driver = None
     if driver is not None:
         from tts_gym.policy.policy import SparseDiffusionPolicy
@@ -165,6 +178,8 @@ def collect(
         expert_args["driver"] = {"policy": str(driver), "share": driver_share, "stages": driver_stages,
                                  "sampler": sampler.name, "steps": sampler.num_inference_steps}
     env_kwargs = dict(env_kwargs or {})
+    if tail_steps:
+        env_kwargs["terminate_on_success"] = False
     max_attempts = MAX_ATTEMPTS_FACTOR * episodes if max_attempts is None else max_attempts
     env = tts_gym.envs.make_env(env_id, **env_kwargs)
     result = CollectResult(out=str(out), env_id=env_id, num_episodes=0, num_failed=0)
@@ -177,7 +192,7 @@ def collect(
                     break
                 seed = seed_start + attempt
                 expert = make_expert(env, noise=noise, rng=np.random.default_rng(seed), noise_steps=noise_steps)
-                episode = run_episode(env, expert, seed, labels, policy_driver)
+                episode = run_episode(env, expert, seed, labels, policy_driver, tail_steps)
                 if not episode["success"]:
                     result.num_failed += 1
                     result.failed_seeds.append(seed)
@@ -221,6 +236,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver-steps", type=int, default=None, help="driver's denoising steps")
     parser.add_argument("--driver-stages", nargs="+", default=None, metavar="STAGE",
                         help="expert stages in which the driver may drive (default: all), e.g. light_approach")
+    parser.add_argument("--tail-steps", type=int, default=0,
+                        help="steps recorded after each episode's success (e.g. the horizon Tp, for absolute actions)")
     parser.add_argument("--out", required=True, help="output HDF5 file (robomimic layout)")
     parser.add_argument("--seed-start", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--max-episode-steps", type=int, default=None,
@@ -246,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         driver_sampler=args.driver_sampler,
         driver_steps=args.driver_steps,
         driver_stages=args.driver_stages,
+        tail_steps=args.tail_steps,
     )
     summary = asdict(result)
     summary.pop("seeds")

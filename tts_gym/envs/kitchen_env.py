@@ -93,6 +93,7 @@ class KitchenEnv(gym.Env):
         max_episode_steps: truncation horizon (the registered id also has a TimeLimit of 280).
         observation: ``"full"``, ``"positions"`` or ``"full+ee"`` (see module docstring).
         action: ``"joint_velocity"`` or ``"joint_position"`` (see module docstring).
+        terminate_on_success: end the episode (``terminated=True``) once every task is done.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 12}
@@ -107,6 +108,7 @@ class KitchenEnv(gym.Env):
         max_episode_steps: int = MAX_EPISODE_STEPS,
         observation: str = "full",
         action: str = "joint_velocity",
+        terminate_on_success: bool = True,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -116,12 +118,14 @@ class KitchenEnv(gym.Env):
             raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
         self.observation = observation
         self.action = action
+        self.terminate_on_success = terminate_on_success
         self.tasks = tuple(tasks)
         self.perturb_init = perturb_init
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
         self._kitchen = _UpstreamKitchenEnv(
-            tasks_to_complete=list(self.tasks), render_mode=render_mode, width=width, height=height
+            tasks_to_complete=list(self.tasks), terminate_on_tasks_completed=False, render_mode=render_mode,
+            width=width, height=height,
         )
         self._disable_expensive_rendering()
         self._base_init_qpos = self._kitchen.robot_env.init_qpos.copy()
@@ -228,10 +232,11 @@ class KitchenEnv(gym.Env):
         if action.shape != (ACTION_SIZE,) or not np.isfinite(action).all():
             raise ValueError(f"expected a finite action of shape ({ACTION_SIZE},) ({self.action}), got shape "
                              f"{action.shape}{'' if np.isfinite(action).all() else ' with NaN or inf'}")
-        raw_obs, reward, terminated, _, raw_info = self._kitchen.step(self._velocity_action(action))
+        raw_obs, reward, _, _, raw_info = self._kitchen.step(self._velocity_action(action))
         self._steps += 1
-        truncated = self._steps >= self.max_episode_steps and not terminated
         info = self._info(completed=raw_info["episode_task_completions"])
+        terminated = info["success"] and self.terminate_on_success
+        truncated = self._steps >= self.max_episode_steps and not terminated
         return self.flatten_observation(raw_obs), float(reward), bool(terminated), bool(truncated), info
 
     def _info(self, completed: Sequence[str]) -> dict[str, Any]:
