@@ -22,6 +22,7 @@ import argparse
 import json
 from collections import Counter
 
+import gymnasium as gym
 import matplotlib
 import mujoco
 import numpy as np
@@ -33,7 +34,7 @@ import tts_gym.envs  # noqa: E402,F401  (registers the envs)
 from tts_gym.data.readers import read_env_args, read_robomimic  # noqa: E402
 from tts_gym.envs.kitchen_env import DEFAULT_TASKS, END_EFFECTOR_SIZE, NUM_ROBOT_JOINTS  # noqa: E402
 from tts_gym.envs.experts.kitchen import HANDLE_DEPTH, LIGHT_JOINT, LIGHT_SIDE_OFFSET, PRE_GRASP_BACKOFF  # noqa: E402
-from tts_gym.envs.registration import KITCHEN_EE_ID, make_env  # noqa: E402
+from tts_gym.envs.registration import KITCHEN_EE_ID, SHORT_NAMES, make_env  # noqa: E402
 from tts_gym.evaluation.cli import add_inference_arguments, inference_arguments  # noqa: E402
 from tts_gym.evaluation.evaluate import load_variant  # noqa: E402
 
@@ -45,6 +46,10 @@ PRE_PUSH = np.array([LIGHT_SIDE_OFFSET, HANDLE_DEPTH - PRE_GRASP_BACKOFF, 0.0]) 
 LIGHT_FEATURE = LIGHT_JOINT + NUM_ROBOT_JOINTS
 SWITCH_MOVED = -0.02  # rad: the switch has been touched
 COLOURS = {"done": "tab:blue", "never in front": "tab:orange", "reached, missed": "tab:red"}
+
+
+def observes_end_effector(env_id: str | None) -> bool:
+    return env_id in SHORT_NAMES.values() and "+ee" in gym.spec(env_id).kwargs.get("observation", "")
 
 
 def switch_position(env) -> np.ndarray:
@@ -132,13 +137,14 @@ def main() -> None:
     parser.add_argument("--reach", type=float, default=0.03, help="m from the pre-push point that counts as there")
     parser.add_argument("--out", default=None, help="JSON lines of the episodes (paths included)")
     parser.add_argument("--figure", default=None, help="PNG of the paths")
-    parser.add_argument("--demos", default=None, help="KitchenEE-v0 HDF5 demos: report their height at the knob instead")
+    parser.add_argument("--demos", default=None, help="HDF5 demos of a Kitchen env observing the end-effector: report their height at the knob instead")
     args = parser.parse_args()
 
     if args.demos:
-        if read_env_args(args.demos).get("env_id") != KITCHEN_EE_ID:
-            parser.error(f"{args.demos} was not recorded in {KITCHEN_EE_ID}: no end-effector features")
-        env = make_env(KITCHEN_EE_ID)
+        env_id = read_env_args(args.demos).get("env_id")
+        if not observes_end_effector(env_id):
+            parser.error(f"{args.demos} was recorded in {env_id}: no end-effector features")
+        env = make_env(env_id)
         env.reset(seed=args.seed_start)
         heights = demo_heights(args.demos, switch_position(env))
         print(json.dumps({"demos": len(heights), "height_at_knob_m": {
@@ -147,8 +153,9 @@ def main() -> None:
         return
 
     policy = load_variant(args.policy, None, args.sampler, args.steps, **inference_arguments(args))
-    if policy.config.env_id != KITCHEN_EE_ID:
-        parser.error(f"{args.policy} observes {policy.config.env_id}; the paths need {KITCHEN_EE_ID}'s end-effector features")
+    if not observes_end_effector(policy.config.env_id):
+        parser.error(f"{args.policy} observes {policy.config.env_id}; the paths need end-effector features "
+                     f"(e.g. {KITCHEN_EE_ID})")
     env = make_env(policy.config.env_id)
     episodes = []
     for seed in range(args.seed_start, args.seed_start + args.episodes):

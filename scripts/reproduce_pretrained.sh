@@ -16,9 +16,14 @@ choices() { case $1 in can) echo --action-steps 4 --temperature 0.5 ;;
 #    base (tts_gym/zoo/kitchen.pt at commit c9f0d60) was trained on demos whose expert stopped pushing
 #    the light switch at -0.5; since commit 8bdb751 it pushes to the stop (-0.65), so the 100 base
 #    demos collected now differ there (the 300 fine-tuning demos are the ones the shipped file saw).
-#    The last fine-tune sees the same 300 episodes with the end-effector position appended (kitchen-ee).
+#    The next fine-tune sees the same 300 episodes with the end-effector position appended (kitchen-ee),
+#    the last two the same episodes again with absolute arm joint targets as actions (kitchen-ee-position),
+#    first ending at success, then recorded 16 steps (Tp) past it.
 python -m tts_gym.data.collect --env kitchen --episodes 300 --noise 0.1 --out $OUT/data/kitchen300_light.hdf5 --seed-start 0  # 4 min
 python -m tts_gym.data.collect --env kitchen-ee --episodes 300 --noise 0.1 --out $OUT/data/kitchenee300.hdf5 --seed-start 0  # 4 min
+python -m tts_gym.data.collect --env kitchen-ee-position --episodes 300 --noise 0.1 --out $OUT/data/kitchenpos300.hdf5 --seed-start 0  # 3.4 min
+python -m tts_gym.data.collect --env kitchen-ee-position --episodes 300 --noise 0.1 --tail-steps 16 \
+    --out $OUT/data/kitchenpos300_tail.hdf5 --seed-start 0  # 3.4 min
 for env in kitchen lift square; do
   python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
 done
@@ -30,7 +35,12 @@ tts-gym train --dataset $OUT/data/kitchen300_light.hdf5 --config kitchen --epoch
     --threads $THREADS --out $OUT/policies/kitchen59.pt  # 47 min (the shipped file started from the fp16 base)
 # widened to the 62-d observation (the end-effector inputs start at zero), then fine-tuned
 tts-gym train --dataset $OUT/data/kitchenee300.hdf5 --config kitchen --epochs 22 --lr 1e-4 --seed 0 --init $OUT/policies/kitchen59.pt \
-    --threads $THREADS --out $OUT/policies/kitchen.pt  # 34 min (the shipped file started from the fp16 59-d file)
+    --threads $THREADS --out $OUT/policies/kitchen_velocity.pt  # 34 min (the file shipped then started from the fp16 59-d file)
+# the same network, its outputs now absolute arm joint targets (the normalizer is the new dataset's)
+tts-gym train --dataset $OUT/data/kitchenpos300.hdf5 --config kitchen --epochs 30 --lr 1e-4 --seed 0 --init $OUT/policies/kitchen_velocity.pt \
+    --threads $THREADS --out $OUT/policies/kitchenpos.pt  # 40 min (the shipped file started from the fp16 velocity file)
+tts-gym train --dataset $OUT/data/kitchenpos300_tail.hdf5 --config kitchen --epochs 10 --lr 1e-4 --seed 0 --init $OUT/policies/kitchenpos.pt \
+    --threads $THREADS --out $OUT/policies/kitchen.pt  # 14 min
 tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
 tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 65 --threads $THREADS --out $OUT/policies/can.pt      # 107 min
 tts-gym train --dataset $OUT/data/square.hdf5 --config robomimic --epochs 120 --threads $THREADS --out $OUT/policies/square.pt  # 87 min
@@ -46,9 +56,10 @@ tts-gym record-rollouts --policy $OUT/policies/square.pt --episodes 16 --envs 4 
 P=$OUT/pruners
 # Kitchen: the DDIM-16 pruner was first trained for the 59-d policy at rho 0.90 (3 epochs, then 15 more
 # from it: ~21 min), then 14 minutes under temperature 0.5 on rollouts recorded under it; for the shipped
-# 62-d policy it is trained 14 more minutes under the shipped choices (ensemble, temperature 0.25) on
-# rollouts recorded under them (--init takes a pruner of other weights of the same shape), and moved
-# to 0.80 and 0.95. The 62-d policy has no DDPM-100 pruner yet.
+# 62-d velocity policy it was trained 14 more minutes under the shipped choices (ensemble, temperature
+# 0.25) on rollouts recorded under them (--init takes a pruner of other weights of the same shape), and
+# for the shipped position policy 14 more on its own rollouts, then moved to 0.80 and 0.95. The
+# shipped Kitchen policy has no DDPM-100 pruner yet.
 K59=$OUT/policies/kitchen59.pt
 tts-gym train-pruner --policy $K59 --rollouts $OUT/rollouts/kitchen59.h5 --rho 0.90 \
     --sampler ddim --steps 16 --epochs 3 --out $P/kitchen59_ddim16_rho0.90_e3.pt --threads $THREADS
@@ -58,9 +69,14 @@ tts-gym record-rollouts --policy $K59 --temperature 0.5 --episodes 32 --envs 4 -
 tts-gym train-pruner --policy $K59 --temperature 0.5 --rollouts $OUT/rollouts/kitchen59_T0.5.h5 --rho 0.90 \
     --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchen59_ddim16_rho0.90.pt \
     --out $P/kitchen59_ddim16_rho0.90_T0.5.pt --threads $THREADS
+KV=$OUT/policies/kitchen_velocity.pt
+tts-gym record-rollouts --policy $KV $(choices kitchen) --episodes 32 --envs 4 --out $OUT/rollouts/kitchen_velocity.h5  # 2.5 min
+tts-gym train-pruner --policy $KV $(choices kitchen) --rollouts $OUT/rollouts/kitchen_velocity.h5 --rho 0.90 \
+    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchen59_ddim16_rho0.90_T0.5.pt \
+    --out $P/kitchenvel_ddim16_rho0.90.pt --threads $THREADS
 tts-gym record-rollouts --policy $OUT/policies/kitchen.pt $(choices kitchen) --episodes 32 --envs 4 --out $OUT/rollouts/kitchen.h5  # 2.5 min
 tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
-    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchen59_ddim16_rho0.90_T0.5.pt \
+    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchenvel_ddim16_rho0.90.pt \
     --out $P/kitchen_ddim16_rho0.90.pt --threads $THREADS
 for rho in 0.80 0.95; do
   tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --rho $rho \
