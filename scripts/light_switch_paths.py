@@ -22,7 +22,6 @@ import argparse
 import json
 from collections import Counter
 
-import gymnasium as gym
 import matplotlib
 import mujoco
 import numpy as np
@@ -32,9 +31,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import tts_gym.envs  # noqa: E402,F401  (registers the envs)
 from tts_gym.data.readers import read_env_args, read_robomimic  # noqa: E402
-from tts_gym.envs.kitchen_env import DEFAULT_TASKS, END_EFFECTOR_SIZE, NUM_ROBOT_JOINTS  # noqa: E402
+from tts_gym.envs.kitchen_env import DEFAULT_TASKS, END_EFFECTOR_SIZE, NUM_ROBOT_JOINTS, KitchenEnv  # noqa: E402
 from tts_gym.envs.experts.kitchen import HANDLE_DEPTH, LIGHT_JOINT, LIGHT_SIDE_OFFSET, PRE_GRASP_BACKOFF  # noqa: E402
-from tts_gym.envs.registration import KITCHEN_EE_ID, SHORT_NAMES, make_env  # noqa: E402
+from tts_gym.envs.registration import KITCHEN_EE_ID, make_env  # noqa: E402
 from tts_gym.evaluation.cli import add_inference_arguments, inference_arguments  # noqa: E402
 from tts_gym.evaluation.evaluate import load_variant  # noqa: E402
 
@@ -48,8 +47,8 @@ SWITCH_MOVED = -0.02  # rad: the switch has been touched
 COLOURS = {"done": "tab:blue", "never in front": "tab:orange", "reached, missed": "tab:red"}
 
 
-def observes_end_effector(env_id: str | None) -> bool:
-    return env_id in SHORT_NAMES.values() and "+ee" in gym.spec(env_id).kwargs.get("observation", "")
+def observes_end_effector(env) -> bool:
+    return isinstance(env.unwrapped, KitchenEnv) and env.unwrapped.observes_end_effector
 
 
 def switch_position(env) -> np.ndarray:
@@ -142,9 +141,9 @@ def main() -> None:
 
     if args.demos:
         env_id = read_env_args(args.demos).get("env_id")
-        if not observes_end_effector(env_id):
+        env = make_env(env_id) if env_id else None
+        if env is None or not observes_end_effector(env):
             parser.error(f"{args.demos} was recorded in {env_id}: no end-effector features")
-        env = make_env(env_id)
         env.reset(seed=args.seed_start)
         heights = demo_heights(args.demos, switch_position(env))
         print(json.dumps({"demos": len(heights), "height_at_knob_m": {
@@ -153,10 +152,10 @@ def main() -> None:
         return
 
     policy = load_variant(args.policy, None, args.sampler, args.steps, **inference_arguments(args))
-    if not observes_end_effector(policy.config.env_id):
+    env = make_env(policy.config.env_id)
+    if not observes_end_effector(env):
         parser.error(f"{args.policy} observes {policy.config.env_id}; the paths need end-effector features "
                      f"(e.g. {KITCHEN_EE_ID})")
-    env = make_env(policy.config.env_id)
     episodes = []
     for seed in range(args.seed_start, args.seed_start + args.episodes):
         episode = classify(run_episode(env, policy, seed), args.reach)

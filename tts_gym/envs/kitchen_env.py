@@ -174,8 +174,7 @@ class KitchenEnv(gym.Env):
         if self.action == "joint_velocity":
             return velocity.astype(np.float32)
         action = velocity.copy()
-        arm = self.data.qpos[:NUM_ARM_JOINTS]
-        hold = hold_action(self.model, self.data, self.dt)
+        arm, hold = self._arm_at_rest()
         action[:NUM_ARM_JOINTS] = arm + (velocity[:NUM_ARM_JOINTS] - hold) * ARM_SPEED_PER_ACTION * self.dt
         return action.astype(np.float32)
 
@@ -184,11 +183,20 @@ class KitchenEnv(gym.Env):
         if self.action == "joint_velocity":
             return action
         velocity = action.copy()
-        arm = self.data.qpos[:NUM_ARM_JOINTS]
-        hold = hold_action(self.model, self.data, self.dt)
+        arm, hold = self._arm_at_rest()
         step = (action[:NUM_ARM_JOINTS] - arm) / (ARM_SPEED_PER_ACTION * self.dt)
         velocity[:NUM_ARM_JOINTS] = np.clip(step + hold, -1.0, 1.0)
         return velocity
+
+    def _arm_at_rest(self) -> tuple[np.ndarray, np.ndarray]:
+        """The arm's joint positions and the velocity action that holds them there: the reference
+        both conversions between the action modes are taken against."""
+        return self.data.qpos[:NUM_ARM_JOINTS].copy(), hold_action(self.model, self.data, self.dt)
+
+    @property
+    def observes_end_effector(self) -> bool:
+        """Whether the observation ends with the end-effector site's position (``"full+ee"``)."""
+        return self._end_effector is not None
 
     def get_state(self) -> np.ndarray:
         """Full simulator state ``qpos ++ qvel`` (recorded as ``states`` in datasets)."""

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from tts_gym.envs.kitchen_env import ARM_SPEED_PER_ACTION, END_EFFECTOR_SITE, hold_action
+from tts_gym.envs.kitchen_env import ARM_SPEED_PER_ACTION, END_EFFECTOR_SITE, NUM_ARM_JOINTS, hold_action
 
-NUM_ARM_JOINTS = 7
 BASE_BODY = "panda0_link0"
 ACTION_PER_RAD_S = 1.0 / ARM_SPEED_PER_ACTION
 DAMPING = 0.05  # damped least-squares lambda
