@@ -202,9 +202,12 @@ def test_warm_start_from_another_samplers_pruner(tmp_path):
     source = PrunerTrainer(short, trajectories(), config, tmp_path / "short")
     source.train(progress=False, max_batches=2)
     target = PrunerTrainer(tiny_policy(sampler=SamplerConfig("ddim", 8)), trajectories(), config, tmp_path / "long")
+    own_prior = target.pruner.prior.detach().clone()  # its static plan, for its own K
     target.start_from(source.sparse_policy().planner)
     for key, value in source.pruner.state_dict().items():
-        torch.testing.assert_close(target.pruner.state_dict()[key], value)
+        if key != "prior":
+            torch.testing.assert_close(target.pruner.state_dict()[key], value)
+    torch.testing.assert_close(target.pruner.prior.detach(), own_prior)
     other = PrunerTrainer(short, trajectories(), PrunerTrainConfig(width=16, epochs=1, batch_size=3, segment_frames=3),
                           tmp_path / "other")
     with pytest.raises(ValueError, match="expected a pruner with config"):
@@ -263,3 +266,110 @@ def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_
     assert metadata["inference"] == {"action_steps": new.config.n_action_steps, "temperature": 0.25,
                                      "temporal_ensemble": True, "ensemble_decay": 0.1}
     assert new.with_planner_file(tmp_path / "new_pruner.pt").planner.name == "pruner"  # bound to the new weights
+
+
+def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
+    """After 0 training steps the pruner's plan and chunks are BAC's at the same reuse."""
+    from tts_gym.sparsity.planners import FixedPlanner
+    from tts_gym.sparsity.training.trainer import static_plan
+
+    policy = tiny_policy()
+    rollouts = trajectories()
+    config = PrunerTrainConfig(rho=0.75, epochs=1, batch_size=3, segment_frames=3, calibration_windows=4)
+    trainer = PrunerTrainer(policy, rollouts, config, tmp_path / "run")
+    spread = np.linspace(0, len(trainer.segments) - 1, 4).round().astype(int)
+    bac = static_plan(policy, trainer.segments[spread, 1], 0.75, "bac")
+    assert 0 < (bac != Decision.COMPUTE).mean() < 1
+    untrained = trainer.sparse_policy()
+    static = policy.with_planner(FixedPlanner(bac))
+    for rollout in rollouts[:2]:
+        untrained.reset(), static.reset()
+        for f, window in enumerate(rollout):
+            a = untrained.predict_action_chunk(window, generator=torch.Generator().manual_seed(f))
+            b = static.predict_action_chunk(window, generator=torch.Generator().manual_seed(f))
+            np.testing.assert_array_equal(untrained.last_inference.plan, static.last_inference.plan)
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="cannot choose"):
+        pruner_for(policy, "one_for_all", n_steps=policy.sampler.num_steps).start_from_plan(bac)
+
+
+def test_executed_action_weights_match_what_the_queue_executes():
+    """Perturb one predicted action of one chunk and measure how much of it reaches the env."""
+    from tts_gym.policy.action_queue import ChunkQueue, TemporalEnsemble
+
+    for queue in (ChunkQueue(4), TemporalEnsemble(4, 0.1), TemporalEnsemble(4, -0.3)):
+        shares = queue.execution_shares()
+        assert shares.sum() == pytest.approx(1.0)
+        reached = []
+        for a in range(4):
+            queue.bind(1, 1)
+            executed = 0.0
+            for step in range(12):  # steady state first, then the perturbed chunk at step 6
+                if queue.empty(np.array([0]))[0]:
+                    chunk = np.zeros((1, 4, 1), np.float32)
+                    if step == 6 or (isinstance(queue, ChunkQueue) and step == 8):
+                        chunk[0, a, 0] = 1.0
+                    queue.fill(np.array([0]), chunk)
+                executed += float(queue.pop(np.array([0]))[0, 0])
+            reached.append(executed)
+        np.testing.assert_allclose(np.array(reached) / sum(reached), shares, rtol=1e-6)
+    policy = tiny_policy().with_inference(temporal_ensemble=True, ensemble_decay=0.1)
+    weights = policy.executed_action_weights()
+    start = policy.config.backbone.n_obs_steps - 1
+    assert weights[:start].sum() == 0 and weights[start + policy.config.n_action_steps:].sum() == 0
+    np.testing.assert_allclose(weights[start:start + policy.config.n_action_steps], policy.state.queue.execution_shares())
+
+
+def test_cached_references_equal_recomputed_ones(tmp_path):
+    """A segment's noise is fixed, so its dense references are computed once, kept across a resume,
+    and equal a fresh dense run under that noise."""
+    from tts_gym.sparsity.cache import ResidualCache
+    from tts_gym.sparsity.plan import dense_plan
+
+    policy = tiny_policy()
+    config = PrunerTrainConfig(epochs=2, batch_size=3, segment_frames=3, calibration_windows=4)
+    trainer = PrunerTrainer(policy, trajectories(), config, tmp_path / "run")
+    trainer.train(progress=False, max_batches=2)
+    cached = trainer.dense_references(np.arange(len(trainer.segments)))
+    trainer.save_state()
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    for index in (0, len(trainer.segments) - 1):
+        generator = trainer.segment_noise(np.array([index]))
+        for f in range(config.segment_frames):
+            sample, noise = policy.draw_noise(1, generator)
+            if f:
+                memory = policy.encode(trainer.segments[index, f][None])
+                fresh = policy.executor.run(memory, dense_plan(1, steps, blocks), sample, noise, ResidualCache(steps, blocks))
+                torch.testing.assert_close(cached[index, f - 1], fresh[0])
+    resumed = PrunerTrainer(policy, trajectories(), config, tmp_path / "run")
+    assert resumed.try_resume() and len(resumed.references) == len(trainer.references)
+    for index, chunks in trainer.references.items():
+        torch.testing.assert_close(resumed.references[index], chunks)
+
+
+def test_gated_steps_change_only_which_gates_learn(tmp_path):
+    """Running only some steps gated gives the same chunk; the other steps' gates get no gradient."""
+    from tts_gym.sparsity.cache import ResidualCache
+
+    policy = tiny_policy()
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    pruner = pruner_for(policy, n_steps=steps)
+    window = trajectories()[0][:1]
+    memory = policy.encode(window)
+    valid = torch.zeros(1, steps, blocks, dtype=torch.bool)
+    generator = torch.Generator().manual_seed(3)
+    sample, noise = policy.draw_noise(1, generator)
+    with torch.no_grad():
+        pruner.prior.normal_(generator=generator)
+    chunks, grads = [], []
+    for gated in (None, [2, 5]):
+        pruner.zero_grad()
+        gates, _ = straight_through_gates(pruner(memory), available_options(pruner.config.decisions, valid))
+        chunk = policy.executor.run_gated(memory, gates, pruner.config.decisions, sample, noise,
+                                          ResidualCache(steps, blocks), gated_steps=gated)
+        chunk.abs().sum().backward()
+        chunks.append(chunk.detach())
+        grads.append(pruner.prior.grad.abs().sum((1, 2)))
+    torch.testing.assert_close(chunks[0], chunks[1])
+    assert (grads[0][1:] > 0).all()
+    assert (grads[1][[2, 5]] > 0).all() and grads[1][[0, 1, 3, 4, 6, 7]].sum() == 0

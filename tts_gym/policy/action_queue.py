@@ -34,6 +34,11 @@ class ChunkQueue:
         self.chunk[rows] = chunk
         self.remaining[rows] = self.chunk_length
 
+    def execution_shares(self) -> np.ndarray:
+        """How much of each of a chunk's ``chunk_length`` actions reaches the env, summing to 1: all
+        of each, as each runs once."""
+        return np.full(self.chunk_length, 1.0 / self.chunk_length)
+
     def pop(self, rows: np.ndarray) -> np.ndarray:
         actions = self.chunk[rows, self.chunk_length - self.remaining[rows]]
         self.remaining[rows] -= 1
@@ -71,6 +76,13 @@ class TemporalEnsemble:
     def fill(self, rows: np.ndarray, chunk: np.ndarray) -> None:
         self.sums[rows] = self.older * self.sums[rows] + chunk
         self.weights[rows] = self.older * self.weights[rows] + 1.0
+
+    def execution_shares(self) -> np.ndarray:
+        """How much of each of a chunk's ``chunk_length`` actions reaches the env, summing to 1: action
+        ``a`` runs ``a`` inferences later, when the chunk is that much older, in a mean over the last
+        ``chunk_length`` chunks (the steady state, once the queue is full)."""
+        weights = self.older ** np.arange(self.chunk_length)
+        return weights / weights.sum()
 
     def pop(self, rows: np.ndarray) -> np.ndarray:
         if (self.weights[rows, 0] == 0).any():

@@ -180,6 +180,15 @@ class SparseDiffusionPolicy:
     def _plan(self, memory: torch.Tensor, rollout_valid: np.ndarray, fresh_rows: np.ndarray) -> np.ndarray:
         return enforce_warmup(self.planner.plan(memory, rollout_valid), fresh_rows)
 
+    def executed_action_weights(self) -> np.ndarray:
+        """Weights ``[Tp]`` of a predicted chunk's actions by how much each reaches the env under this
+        policy's action queue (0 outside the executed ones, summing to 1): what a fidelity loss on
+        the chunk should count."""
+        weights = np.zeros(self.config.backbone.horizon)
+        start = self.config.backbone.n_obs_steps - 1
+        weights[start:start + self.config.n_action_steps] = self.state.queue.execution_shares()
+        return weights
+
     def draw_noise(self, batch: int, generator: torch.Generator | list[torch.Generator] | None = None):
         """Initial sample x_T [B, Tp, Da] and, for stochastic samplers, per-step noise [K, B, Tp, Da],
         both at the config's temperature.

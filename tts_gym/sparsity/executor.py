@@ -7,7 +7,7 @@ entry changes only where the block is computed).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import torch
@@ -94,24 +94,12 @@ class PlanExecutor:
         else:  # until the plan arrives only step 0 runs, and it is dense under every plan
             decisions = [[Decision.COMPUTE] * blocks]
             runs = reuse_runs(decisions)
-        model = self.model
 
         def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
             if k == 1 and pending is not None:
                 settle(_late_plan(pending))
-            for start, stop in runs[k]:
-                decision = decisions[k][start]
-                if decision == Decision.COMPUTE:
-                    computed = model.block_residual(start, h, memory_k)
-                    cache.write(k, start, computed)
-                    h = h + computed
-                elif decision == MIXED:
-                    h = h + self._mixed_residual(plan[:, k, start], k, start, h, memory_k, cache)
-                elif stop - start == 1:
-                    h = h + cache.read(decision, k, start)
-                else:  # nothing is computed inside a run, so its cached entries can be summed at once
-                    h = h + torch.stack([cache.read(decisions[k][j], k, j) for j in range(start, stop)]).sum(0)
-            return h
+            plan_k = None if pending is not None else plan[:, k]  # step 0 of a late plan: dense, no rows differ
+            return self._planned_blocks(k, h, memory_k, plan_k, decisions[k], runs[k], cache)
 
         x = self._denoise(memory, sample, noise, advance)
         if pending is not None:  # a one-step sampler never reached step 1
@@ -127,12 +115,25 @@ class PlanExecutor:
         sample: torch.Tensor,
         noise: torch.Tensor | None,
         cache: ResidualCache,
+        gated_steps: Collection[int] | None = None,
     ) -> torch.Tensor:
-        """Differentiable run: ``gates`` [B, K, 3L, G] one-hot forward (straight-through), over ``decisions``."""
+        """Differentiable run: ``gates`` [B, K, 3L, G] one-hot forward (straight-through), over ``decisions``.
+
+        ``gated_steps`` (default: all) are the steps whose gates get a gradient; the others run the
+        hard plan as inference does, computing only the blocks it computes. The forward values are
+        the same either way; fewer gated steps make a training step much cheaper at high sparsity
+        (a gated step must compute every block, to know what reusing it costs).
+        """
         cache.begin_act(sample.shape[0])
         model = self.model
+        codes = np.asarray(decisions, dtype=np.int8)
+        plan = codes[gates.detach().argmax(-1).numpy()]  # the hard plan the gates encode
+        planned = uniform_decisions(plan)
+        runs = reuse_runs(planned)
 
         def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
+            if gated_steps is not None and k not in gated_steps:
+                return self._planned_blocks(k, h, memory_k, plan[:, k], planned[k], runs[k], cache)
             for j in range(model.config.n_blocks):
                 computed = model.block_residual(j, h, memory_k)
                 gate = gates[:, k, j, :, None, None]
@@ -146,7 +147,7 @@ class PlanExecutor:
             return h
 
         x = self._denoise(memory, sample, noise, advance)
-        cache.end_act(np.asarray(decisions, dtype=np.int8)[gates.argmax(-1).numpy()])  # the hard plan
+        cache.end_act(plan)
         return x
 
     def _denoise(self, memory, sample, noise, advance: AdvanceFn) -> torch.Tensor:
@@ -157,6 +158,23 @@ class PlanExecutor:
             h = advance(k, model.embed_actions(x), memory[:, k])
             x = self.sampler.step(k, model.output(h), x, None if noise is None else noise[k])
         return x
+
+    def _planned_blocks(self, step: int, h: torch.Tensor, memory_k: torch.Tensor, plan_k: np.ndarray | None,
+                        decisions: list[int], runs: list[tuple[int, int]], cache: ResidualCache) -> torch.Tensor:
+        """The blocks of one step under a hard plan: computed where planned, else read from the cache."""
+        for start, stop in runs:
+            decision = decisions[start]
+            if decision == Decision.COMPUTE:
+                computed = self.model.block_residual(start, h, memory_k)
+                cache.write(step, start, computed)
+                h = h + computed
+            elif decision == MIXED:
+                h = h + self._mixed_residual(plan_k[:, start], step, start, h, memory_k, cache)
+            elif stop - start == 1:
+                h = h + cache.read(decision, step, start)
+            else:  # nothing is computed inside a run, so its cached entries can be summed at once
+                h = h + torch.stack([cache.read(decisions[j], step, j) for j in range(start, stop)]).sum(0)
+        return h
 
     def _mixed_residual(self, decisions, step, block, h, memory_k, cache: ResidualCache) -> torch.Tensor:
         residual = torch.empty_like(h)

@@ -4,6 +4,10 @@ Queries are sinusoidal embeddings of the 3L block ids; the memory of step k is a
 backbone's own condition-encoder output for that step (no second encoder). K is folded into the
 batch, so one call gives the logits ``[B, K, 3L, G]`` of a whole inference.
 
+A learned prior table ``[K, 3L, G]`` is added to the logits: started from a static plan (BAC's,
+say) with the observation-dependent part at zero, the pruner begins exactly where that plan is, and
+training can only move it where the fidelity loss says the observation calls for it.
+
 Three exact shortcuts keep it cheap: the block-id queries are the same for every (row, step), so
 their self-attention runs once per call; the memory is token-wise (K time tokens beside To
 observation tokens, see ``DiffusionTransformer.encode_condition``), so keys and values are
@@ -14,12 +18,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..backbone.model import sinusoidal_embedding
 from .plan import Decision
+
+# Prior logit of a static plan's option over the others: softmax gives it ~0.87 of four options,
+# so argmax is the plan and the gates' gradients are not yet saturated.
+PRIOR_MARGIN = 3.0
 
 STRATEGIES: dict[str, tuple[Decision, ...]] = {
     # TTS: compute, or reuse from any of the three directions of the cache lattice
@@ -37,6 +46,7 @@ class PrunerConfig:
     width: int = 32
     n_head: int = 2
     ffn_mult: int = 4
+    n_steps: int = 0  # K of the sampler when the pruner has a prior table (0: none)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -46,6 +56,8 @@ class PrunerConfig:
         for name in ("n_blocks", "backbone_width", "width", "ffn_mult"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PrunerConfig.{name} must be >= 1")
+        if self.n_steps < 0:
+            raise ValueError(f"PrunerConfig.n_steps must be >= 0 (0: no prior table), got {self.n_steps}")
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
@@ -70,9 +82,30 @@ class Pruner(nn.Module):
         self.norm1, self.norm2, self.norm3, self.norm_out = (nn.LayerNorm(w) for _ in range(4))
         self.ffn = nn.Sequential(nn.Linear(w, config.ffn_mult * w), nn.GELU(), nn.Linear(config.ffn_mult * w, w))
         self.head = nn.Linear(w, len(config.decisions))
+        if config.n_steps:
+            self.prior = nn.Parameter(torch.zeros(config.n_steps, config.n_blocks, len(config.decisions)))
         with torch.no_grad():  # start out preferring to compute: the backbone's own output
             self.head.bias.zero_()
             self.head.bias[0] = 2.0
+
+    @torch.no_grad()
+    def start_from_plan(self, plan: np.ndarray, margin: float = PRIOR_MARGIN) -> None:
+        """Begin exactly at a static plan ``[K, 3L]``: its option gets ``margin`` in the prior table,
+        the others 0, and the observation-dependent part starts at zero (a zero head), so argmax
+        reproduces the plan while every gate still gets a gradient."""
+        plan = np.asarray(plan)
+        if not self.config.n_steps:
+            raise ValueError("this pruner has no prior table (PrunerConfig.n_steps = 0)")
+        if plan.shape != tuple(self.prior.shape[:2]):
+            raise ValueError(f"plan must have shape [K, 3L] = {list(self.prior.shape[:2])}, got {list(plan.shape)}")
+        codes = [int(d) for d in self.config.decisions]
+        foreign = sorted({Decision(int(c)).name for c in np.unique(plan)} - {Decision(c).name for c in codes})
+        if foreign:
+            raise ValueError(f"the plan uses {foreign}, which the {self.config.strategy!r} strategy cannot choose")
+        option = torch.from_numpy(np.searchsorted(np.array(codes), plan.astype(np.int64)))  # codes are sorted
+        self.prior.zero_().scatter_(-1, option[..., None], margin)
+        self.head.weight.zero_()
+        self.head.bias.zero_()
 
     def forward(self, memory: torch.Tensor) -> torch.Tensor:
         """``memory`` [B, K, 1+To, d] (time token first) -> logits [B, K, 3L, G]."""
@@ -92,7 +125,8 @@ class Pruner(nn.Module):
         attended = torch.einsum("bkhqt,bkthc->bkqhc", scores.softmax(-1), v).flatten(-2)  # [B, K, 3L, w]
         x = queries[None] + self.cross_out(attended)
         x = x + self.ffn(self.norm3(x))
-        return self.head(self.norm_out(x))
+        logits = self.head(self.norm_out(x))
+        return logits + self.prior if self.config.n_steps else logits
 
 
 def available_options(decisions: tuple[Decision, ...], rollout_valid: torch.Tensor) -> torch.Tensor:

@@ -51,12 +51,23 @@ def calibrate_compute_offset(pruner: Pruner, memories: list[torch.Tensor], rho: 
     offset found by bisection on the training observations (decisions after step 0, with every cache
     available, as in any act after the first) puts it on the target, like L2C's threshold.
     """
-    pruner.eval()
-    logits = torch.cat([pruner(memory)[:, 1:].reshape(-1, len(pruner.config.decisions)) for memory in memories])
-    best = logits[:, 1:].max(-1).values - logits[:, 0]  # compute wins where offset > best
+    best = reuse_margins(pruner, memories)
     low, high = float(best.min()) - 1.0, float(best.max()) + 1.0
     for _ in range(iterations):
         middle = (low + high) / 2
-        reuse_share = float((best >= middle).float().mean())
-        low, high = (middle, high) if reuse_share > rho else (low, middle)
+        low, high = (middle, high) if float((best >= middle).float().mean()) > rho else (low, middle)
     return (low + high) / 2
+
+
+@torch.no_grad()
+def reuse_margins(pruner: Pruner, memories: list[torch.Tensor]) -> torch.Tensor:
+    """Per free decision (after step 0, every cache available), the best reuse logit minus the
+    compute logit: the decision reuses while the compute offset stays at or below it."""
+    pruner.eval()
+    logits = torch.cat([pruner(memory)[:, 1:].reshape(-1, len(pruner.config.decisions)) for memory in memories])
+    return logits[:, 1:].max(-1).values - logits[:, 0]
+
+
+def reuse_share(pruner: Pruner, memories: list[torch.Tensor], offset: float) -> float:
+    """Share of the free decisions that reuse under a compute-logit ``offset``."""
+    return float((reuse_margins(pruner, memories) >= offset).float().mean())

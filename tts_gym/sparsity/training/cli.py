@@ -11,7 +11,7 @@ from ...evaluation.cli import add_inference_arguments, inference_arguments
 from ...evaluation.evaluate import load_variant
 from ...policy.checkpoint import read_planner_checkpoint
 from ..planners import planner_from_state
-from .config import PrunerTrainConfig
+from .config import INIT_PLANS, PrunerTrainConfig
 from .trainer import PrunerTrainer, recalibrated
 from .trajectories import TrajectoryStore
 
@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=PrunerTrainConfig.learning_rate)
     parser.add_argument("--sparsity-weight", type=float, default=PrunerTrainConfig.sparsity_weight)
     parser.add_argument("--width", type=int, default=PrunerTrainConfig.width)
+    parser.add_argument("--init-plan", default=PrunerTrainConfig.init_plan, choices=INIT_PLANS,
+                        help="static plan the pruner starts at (its prior table); 'none': no prior table")
+    parser.add_argument("--gated-steps", type=int, default=PrunerTrainConfig.gated_steps,
+                        help="denoising steps per act whose gates get a gradient (0: all); the others run the hard "
+                             "plan, computing only what it computes")
+    parser.add_argument("--all-actions", action="store_true",
+                        help="weight every predicted action equally in the fidelity loss, not by what is executed")
     parser.add_argument("--max-rollouts", type=int, default=None, help="use only the first N rollouts")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     config = PrunerTrainConfig(
         strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
+        init_plan=args.init_plan, gated_steps=args.gated_steps, executed_weighting=not args.all_actions,
     )
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_run")

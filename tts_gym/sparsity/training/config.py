@@ -4,12 +4,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+INIT_PLANS = ("bac", "interval", "none")
+
+
 @dataclass(frozen=True)
 class PrunerTrainConfig:
     """Trajectory-level training (TTS): L1 to the dense chunk under shared noise + sparsity penalty.
 
     ``rho`` is the target share of reuse among the decisions the pruner is free to make (step 0
     and the first act of a rollout are always dense and are not counted).
+
+    ``init_plan`` starts the pruner at a static plan of that reuse (BAC's dynamic programme, or
+    interval reuse), so training starts from the best cheap schedule instead of from "compute
+    everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
+    compute every block for their gates' gradients, the rest run the hard plan as inference does.
     """
 
     strategy: str = "omni"
@@ -23,15 +31,23 @@ class PrunerTrainConfig:
     n_head: int = 2
     ffn_mult: int = 4
     seed: int = 0
+    init_plan: str = "bac"  # the static plan the pruner starts at (its prior table); "none": no prior
+    calibration_windows: int = 16  # observation windows BAC's similarity matrices are measured on
+    gated_steps: int = 0  # denoising steps whose gates get a gradient per act (0: every step)
+    executed_weighting: bool = True  # weight the fidelity term by what the action queue executes
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"rho must be in (0, 1), got {self.rho}")
         if self.segment_frames < 2:
             raise ValueError("segment_frames must be >= 2 (one dense act to fill R, then sparse ones)")
-        for name in ("epochs", "batch_size", "width"):
+        for name in ("epochs", "batch_size", "width", "calibration_windows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PrunerTrainConfig.{name} must be >= 1")
+        if self.init_plan not in INIT_PLANS:
+            raise ValueError(f"init_plan must be one of {INIT_PLANS}, got {self.init_plan!r}")
+        if self.gated_steps < 0:
+            raise ValueError(f"gated_steps must be >= 0 (0: every step), got {self.gated_steps}")
 
     def to_dict(self) -> dict:
         return asdict(self)

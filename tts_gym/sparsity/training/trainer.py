@@ -6,10 +6,18 @@ executes its straight-through gates, and is compared with the dense chunk comput
 initial and per-step noise, so the loss measures only what sparsity changes. R carries from act to
 act through the segment (values, not gradients), so the pruner learns on the caches its own
 earlier choices left behind.
+
+Three things make it fit a 2-core CPU and aim it at what matters. The pruner starts at the best
+static plan of its target reuse (its prior table, see ``Pruner.start_from_plan``): before any step it
+*is* that plan. Each segment's noise is fixed (one stream per segment), so its dense reference chunks
+are computed once and reused every epoch. And only ``gated_steps`` random denoising steps of an act
+differentiate their gates, the others run the hard plan, computing only what it computes. The
+fidelity term counts each predicted action by how much of it the action queue executes.
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import json
 import os
 import time
@@ -24,11 +32,13 @@ from ...files import save_torch, write_csv
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
 from ..plan import dense_plan
-from ..planners.learned import PrunerPlanner, calibrate_compute_offset
+from ..planners.learned import PrunerPlanner, calibrate_compute_offset, reuse_share
+from ..planners.static import bac_plan, calibration_residuals, cosine_similarity_matrices, interval_plan
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
 from .config import PrunerTrainConfig
 
 STATE_FILE = "pruner_state.pt"
+REFERENCES_FILE = "references.pt"
 LOG_FILE = "pruner_log.csv"
 CALIBRATION_CHUNK = 64  # windows encoded per call when calibrating
 
@@ -47,7 +57,20 @@ def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, segments: 
     """The offset for ``rho`` on the acts after the first of each segment (every cache available)."""
     windows = segments[:, 1:].reshape(-1, *segments.shape[2:])[:max_windows]
     memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
-    return calibrate_compute_offset(pruner, memories, rho)
+    offset = calibrate_compute_offset(pruner, memories, rho)
+    # a pruner still near its static plan has a few distinct logit gaps, and the bisection may land
+    # on a tie that flips far more than it should: keep no offset unless it gets nearer the target
+    return offset if abs(reuse_share(pruner, memories, offset) - rho) < abs(reuse_share(pruner, memories, 0.0) - rho) else 0.0
+
+
+def static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray, rho: float, kind: str) -> np.ndarray:
+    """The static plan ``[K, 3L]`` of about ``rho`` reuse a pruner starts at: BAC's update steps per
+    block (dynamic programme over the K x K similarity of calibration activations), or interval reuse."""
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    if kind == "interval":
+        return interval_plan(steps, blocks, max(1, round(1 / (1 - rho))))
+    similarity = cosine_similarity_matrices(calibration_residuals(policy, windows))
+    return bac_plan(similarity, updates=max(1, round((1 - rho) * steps)))
 
 
 def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float,
@@ -70,58 +93,110 @@ class PrunerTrainer:
         self.executor = policy.executor  # the policy holds the backbone frozen (eval, no grad)
         backbone = policy.config.backbone
         torch.manual_seed(config.seed)
+        prior_steps = 0 if config.init_plan == "none" else self.sampler.num_steps
         self.pruner = Pruner(PrunerConfig(config.strategy, backbone.n_blocks, backbone.n_emb, config.width,
-                                          config.n_head, config.ffn_mult))
+                                          config.n_head, config.ffn_mult, n_steps=prior_steps))
         self.decisions = self.pruner.config.decisions
-        self.optimizer = torch.optim.AdamW(self.pruner.parameters(), lr=config.learning_rate)
         self.segments = cut_segments(trajectories, config.segment_frames)
+        if prior_steps:
+            spread = np.linspace(0, len(self.segments) - 1, config.calibration_windows).round().astype(int)
+            self.pruner.start_from_plan(static_plan(policy, self.segments[spread, 1], config.rho, config.init_plan))
+        self.optimizer = torch.optim.AdamW(self.pruner.parameters(), lr=config.learning_rate)
+        horizon_weights = policy.executed_action_weights() if config.executed_weighting \
+            else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
+        self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
+        self.references: dict[int, torch.Tensor] = {}  # segment -> dense chunks of its sparse acts
+        self._saved_references = 0
         self.epoch, self.batch_index, self.history = 0, 0, []
 
     def start_from(self, planner: PrunerPlanner) -> None:
         """Warm start from a trained pruner of the same shape (another sampler's, say); the offset is
         not taken: the trained pruner is calibrated afresh at the end."""
-        if not isinstance(planner, PrunerPlanner) or planner.pruner.config != self.pruner.config:
+        # the prior table is the static plan's: a pruner without one (or of another K) brings the rest
+        same_shape = isinstance(planner, PrunerPlanner) and \
+            replace(planner.pruner.config, n_steps=self.pruner.config.n_steps) == self.pruner.config
+        if not same_shape:
             got = planner.pruner.config if isinstance(planner, PrunerPlanner) else planner.name
             raise ValueError(f"cannot start from {got}: expected a pruner with config {self.pruner.config}")
-        self.pruner.load_state_dict(planner.pruner.state_dict())
+        weights = planner.pruner.state_dict()
+        if planner.pruner.config.n_steps != self.pruner.config.n_steps:
+            weights = {**weights, "prior": self.pruner.state_dict()["prior"]} if self.pruner.config.n_steps \
+                else {name: value for name, value in weights.items() if name != "prior"}
+        self.pruner.load_state_dict(weights)
 
     @property
     def batches_per_epoch(self) -> int:
         return int(np.ceil(len(self.segments) / self.config.batch_size))
 
     # ------------------------------------------------------------------ one segment batch
-    def train_segment(self, windows: np.ndarray, generator: torch.Generator) -> dict[str, float]:
-        """``windows`` [B, F, To, Do] raw observations; one optimiser step per sparse act."""
+    def segment_noise(self, indices: np.ndarray) -> list[torch.Generator]:
+        """One noise stream per segment, the same every epoch: its dense references are computed once."""
+        return [torch.Generator().manual_seed(self.config.seed * 1_000_003 + int(i)) for i in indices]
+
+    @torch.no_grad()
+    def dense_references(self, indices: np.ndarray) -> torch.Tensor:
+        """The dense chunks [B, F-1, Tp, Da] of each segment's sparse acts under its own noise, cached."""
+        missing = [int(i) for i in indices if int(i) not in self.references]
+        if missing:
+            steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
+            generators = self.segment_noise(np.array(missing))
+            chunks = []
+            for f in range(self.config.segment_frames):
+                sample, noise = self.policy.draw_noise(len(missing), generators)
+                if f:  # the first act is dense in the sparse run too: nothing to compare
+                    memory = self.policy.encode(self.segments[missing, f])
+                    chunks.append(self.executor.run(memory, dense_plan(len(missing), steps, blocks), sample, noise,
+                                                    ResidualCache(steps, blocks)))
+            for row, index in enumerate(missing):
+                self.references[index] = torch.stack([chunk[row] for chunk in chunks])
+        return torch.stack([self.references[int(i)] for i in indices])
+
+    def fidelity(self, chunk: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """L1 per predicted action, weighted by how much of it is executed; mean over rows."""
+        return ((chunk - reference).abs().mean(-1) * self.action_weights).sum(-1).mean()
+
+    def pick_gated_steps(self, rng: np.random.Generator) -> list[int] | None:
+        steps = self.sampler.num_steps
+        if not self.config.gated_steps or self.config.gated_steps >= steps - 1:
+            return None
+        return sorted(rng.choice(np.arange(1, steps), self.config.gated_steps, replace=False).tolist())
+
+    def train_segment(self, indices: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+        """Segments ``indices`` side by side; one optimiser step per sparse act."""
+        windows = self.segments[indices]
         batch, frames = windows.shape[:2]
         steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
+        references = self.dense_references(indices)
+        generators = self.segment_noise(indices)
         cache = ResidualCache(steps, blocks)
-        dense = dense_plan(batch, steps, blocks)
         free_target = 1.0 - self.config.rho
         metrics = []
         for f in range(frames):
             with torch.no_grad():
                 memory = self.policy.encode(windows[:, f])
-                sample, noise = self.policy.draw_noise(batch, generator)
+                sample, noise = self.policy.draw_noise(batch, generators)
                 if f == 0:  # the first act of a rollout is dense and fills R
-                    self.executor.run(memory, dense, sample, noise, cache)
+                    self.executor.run(memory, dense_plan(batch, steps, blocks), sample, noise, cache)
                     continue
-                reference = self.executor.run(memory, dense, sample, noise, ResidualCache(steps, blocks))
             self.pruner.train()
             logits = self.pruner(memory)
             gates, probs = straight_through_gates(
                 logits, available_options(self.decisions, torch.from_numpy(cache.rollout_valid)))
-            chunk = self.executor.run_gated(memory, gates, self.decisions, sample, noise, cache)
-            fidelity = (chunk - reference).abs().mean()
-            # straight-through: the forward value is the hard compute share, the gradient the softmax's
-            compute_share = gates[:, 1:, :, 0].mean()  # step 0 is dense by rule
+            gated = self.pick_gated_steps(rng)
+            chunk = self.executor.run_gated(memory, gates, self.decisions, sample, noise, cache, gated_steps=gated)
+            fidelity = self.fidelity(chunk, references[:, f - 1])
+            # straight-through: the value is the hard compute share of the whole plan (step 0 is dense by
+            # rule), the gradient the softmax's, on the gated steps only, whose fidelity gradient it balances
+            hard_share = gates.detach()[:, 1:, :, 0].mean()
+            trained = gates[:, 1:, :, 0] if gated is None else gates[:, gated, :, 0]
+            compute_share = hard_share + trained.mean() - trained.mean().detach()
             loss = fidelity + self.config.sparsity_weight * (compute_share - free_target).abs()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(self.pruner.parameters(), 1.0)
             self.optimizer.step()
             cache.detach_()
-            hard_reuse = (gates.detach()[:, 1:].argmax(-1) != 0).float().mean()
-            metrics.append((fidelity.item(), compute_share.item(), hard_reuse.item()))
+            metrics.append((fidelity.item(), hard_share.item(), 1.0 - hard_share.item()))
         fidelity, compute_share, reuse = np.mean(metrics, axis=0)
         return {"fidelity_l1": float(fidelity), "compute_prob": float(compute_share), "free_sparsity": float(reuse)}
 
@@ -137,8 +212,8 @@ class PrunerTrainer:
         while done < stop and (max_seconds is None or time.perf_counter() - start < max_seconds):
             order = np.random.default_rng(self.config.seed + self.epoch).permutation(len(self.segments))
             pick = order[self.batch_index * self.config.batch_size:(self.batch_index + 1) * self.config.batch_size]
-            generator = torch.Generator().manual_seed(self.config.seed * 100_003 + done)
-            row = {"epoch": self.epoch, "batch": self.batch_index, **self.train_segment(self.segments[pick], generator),
+            rng = np.random.default_rng((self.config.seed, done))
+            row = {"epoch": self.epoch, "batch": self.batch_index, **self.train_segment(pick, rng),
                    "seconds": time.perf_counter() - start}
             self.history.append(row)
             bar.set_postfix(l1=f"{row['fidelity_l1']:.4f}", sparsity=f"{row['free_sparsity']:.3f}")
@@ -157,6 +232,17 @@ class PrunerTrainer:
                  "history": self.history}
         save_torch(state, self.run_dir / STATE_FILE)
         write_csv(self.run_dir / LOG_FILE, self.history)
+        if len(self.references) != self._saved_references:
+            save_torch({"key": self.references_key(), "segments": torch.tensor(sorted(self.references)),
+                        "chunks": torch.stack([self.references[i] for i in sorted(self.references)])},
+                       self.run_dir / REFERENCES_FILE)
+            self._saved_references = len(self.references)
+
+    def references_key(self) -> str:
+        """What the cached references depend on besides the segments: weights, sampler, inference
+        choices, the noise seed and the segment length."""
+        return json.dumps([self.policy.weights_digest(), self.policy.config.to_dict()["sampler"],
+                           self.policy.config.inference_choices(), self.config.seed, self.config.segment_frames])
 
     def try_resume(self) -> bool:
         path = self.run_dir / STATE_FILE
@@ -168,6 +254,12 @@ class PrunerTrainer:
         self.pruner.load_state_dict(state["pruner"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch_index, self.history = int(state["epoch"]), int(state["batch_index"]), list(state["history"])
+        references = self.run_dir / REFERENCES_FILE
+        if references.is_file():
+            cached = torch.load(references, map_location="cpu", weights_only=True)
+            if cached["key"] == self.references_key():  # else recomputed as needed
+                self.references = dict(zip(cached["segments"].tolist(), cached["chunks"]))
+                self._saved_references = len(self.references)
         return True
 
     def calibrate(self) -> float:
