@@ -1,5 +1,6 @@
 import pickle
 from collections import OrderedDict
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -259,6 +260,15 @@ def test_bad_observations_raise_value_errors(policy, obs, message):
     with pytest.raises(ObservationError, match=message):
         policy.act(obs)
     assert issubclass(ObservationError, ValueError)
+
+
+def test_make_env_makes_the_env_the_policy_was_trained_on(policy):
+    with pytest.raises(ValueError, match="records no env_id"):
+        policy.make_env()
+    cartpole = SparseDiffusionPolicy(policy.model, policy.normalizer, replace(policy.config, env_id="CartPole-v1"))
+    env = cartpole.make_env(max_episode_steps=7)
+    assert env.spec.id == "CartPole-v1" and env.spec.max_episode_steps == 7
+    env.close()
 
 
 def test_batch_size_change_needs_reset(policy):

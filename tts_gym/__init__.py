@@ -1,11 +1,16 @@
 """tts_gym: test-time sparsity for transformer diffusion policies, as a Gymnasium plugin.
 
-The public names are imported on first use, so ``import tts_gym.envs`` (simulators only) does not
-pay for torch and diffusers.
+Importing the package registers its Gymnasium ids (``tts_gym/Lift-v0`` ...), as every Gymnasium
+plugin does; the entry points are strings, so no simulator is imported until an env is made.
+``gym.make("tts_gym:tts_gym/Lift-v0")`` needs no import at all: Gymnasium imports ``tts_gym`` first
+(Gymnasium 1.x no longer loads plugins from package entry points, so there is none in setup.cfg).
+The public names are imported on first use, so ``import tts_gym`` does not pay for torch and diffusers.
 """
 from __future__ import annotations
 
 import importlib
+
+from . import envs  # noqa: F401  (registers the ids)
 
 __version__ = "0.1.0"
 

@@ -1,8 +1,9 @@
 """Gymnasium environments of the project: robosuite Lift / Can / Square and Franka Kitchen.
 
-Importing this package registers ``tts_gym/Lift-v0``, ``tts_gym/Can-v0``, ``tts_gym/Square-v0`` and
-``tts_gym/Kitchen-v0`` (lazily: no simulator is imported here) and, on machines without a display,
-selects MuJoCo's EGL backend so that ``render_mode="rgb_array"`` works headless.
+Importing this package (``import tts_gym`` does) registers ``tts_gym/Lift-v0``, ``tts_gym/Can-v0``,
+``tts_gym/Square-v0``, ``tts_gym/Kitchen-v0`` and its variants (lazily: no simulator is imported
+here) and, on machines without a display, selects MuJoCo's EGL backend so that
+``render_mode="rgb_array"`` works headless.
 """
 from tts_gym.envs.headless import ensure_headless_gl
 

@@ -1,7 +1,7 @@
 """Gymnasium ids of the project's environments, registered with lazy string entry points.
 
-Entry points are strings so that ``import tts_gym.envs`` stays cheap: robosuite / MuJoCo /
-gymnasium-robotics are imported only when an env is actually made.
+Entry points are strings so that ``import tts_gym`` (which registers them) stays cheap: robosuite /
+MuJoCo / gymnasium-robotics are imported only when an env is actually made.
 """
 from __future__ import annotations
 

@@ -12,9 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from .. import envs
 from ..backbone.model import DiffusionTransformer
 from ..backbone.sampler import Sampler, SamplerConfig
 from ..data.normalizer import Normalizer
@@ -81,6 +83,13 @@ class SparseDiffusionPolicy:
         self._planning_worker: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ rollout lifecycle
+    def make_env(self, **kwargs) -> gym.Env:
+        """A new instance of the env this policy was trained on, ``gym.make(config.env_id, **kwargs)``
+        (``max_episode_steps`` reaches the env's own horizon, see ``tts_gym.envs.make_env``)."""
+        if self.config.env_id is None:
+            raise ValueError("this policy records no env_id (its config.env_id is None): make its env with gym.make(ENV_ID)")
+        return envs.make_env(self.config.env_id, **kwargs)
+
     def reset(self, env_ids=None, seed: int | list[int] | None = None) -> None:
         """Start a new rollout for all envs (or ``env_ids``): history, action queue and R cache.
 
