@@ -41,9 +41,12 @@ class Method:
     build: Callable[[object], object]  # dense policy -> policy variant
 
 
-def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.9, 0.95), quick: bool = False,
-                     pruner_files: dict[str, str] | None = None) -> list[Method]:
-    """Dense, DDIM-N, interval reuse, BAC, L2C and the given pruners (name -> planner file)."""
+def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.8, 0.9, 0.95), quick: bool = False,
+                     pruner_files: dict[str, str] | None = None,
+                     samplers: tuple[SamplerConfig, ...] = ()) -> list[Method]:
+    """Dense, DDIM-N, interval reuse, BAC and L2C (on the policy's sampler and on ``samplers``, the
+    ones the pruners run on, so each pruner meets the static plans of its own sampler) and the given
+    pruners (name -> planner file)."""
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
     methods = [Method("dense", "dense", lambda p: p)]
     for n in ((16,) if quick else DDIM_STEPS):
@@ -51,20 +54,32 @@ def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.9, 
     for n in ((4,) if quick else (2, 3, 4, 5)):
         methods.append(Method(f"interval-{n}", "interval", lambda p, n=n: p.with_planner(interval_planner(steps, blocks, n))))
     if calibration_windows is not None and not quick:
-        similarity = None
-
-        def bac(p, rho):
-            nonlocal similarity
-            if similarity is None:
-                similarity = cosine_similarity_matrices(calibration_residuals(p, calibration_windows[:16]))
-            return p.with_planner(FixedPlanner(bac_plan(similarity, max(1, round((1 - rho) * steps)))))
-
-        for rho in rhos:
-            methods.append(Method(f"bac-{rho:.2f}", "bac", lambda p, rho=rho: bac(p, rho)))
-            methods.append(Method(f"l2c-{rho:.2f}", "l2c", lambda p, rho=rho: p.with_planner(
-                train_l2c(p, calibration_windows[:64], rho, epochs=2, progress=False))))
+        for sampler in (None, *(s for s in samplers if s != policy.config.sampler)):
+            methods += static_methods(calibration_windows, rhos, sampler)
     for name, path in (pruner_files or {}).items():
         methods.append(Method(name, name.split("-")[0], lambda p, path=path: p.with_planner_file(path)))
+    return methods
+
+
+def static_methods(calibration_windows: np.ndarray, rhos, sampler: SamplerConfig | None) -> list[Method]:
+    """BAC and L2C at each target reuse, on ``sampler`` (None: the policy's own)."""
+    tag = "" if sampler is None else f"{sampler.name}{sampler.num_inference_steps}-"
+    similarity = {}
+
+    def on_sampler(p):
+        return p if sampler is None else p.with_planner(None, sampler)
+
+    def bac(p, rho):
+        p = on_sampler(p)
+        if "matrix" not in similarity:  # measured once per sampler, on the first BAC row run
+            similarity["matrix"] = cosine_similarity_matrices(calibration_residuals(p, calibration_windows[:16]))
+        return p.with_planner(FixedPlanner(bac_plan(similarity["matrix"], max(1, round((1 - rho) * p.sampler.num_steps)))))
+
+    methods = []
+    for rho in rhos:
+        methods.append(Method(f"bac-{tag}{rho:.2f}", "bac", lambda p, rho=rho: bac(p, rho)))
+        methods.append(Method(f"l2c-{tag}{rho:.2f}", "l2c", lambda p, rho=rho: on_sampler(p).with_planner(
+            train_l2c(on_sampler(p), calibration_windows[:64], rho, epochs=2, progress=False))))
     return methods
 
 

@@ -8,7 +8,10 @@ import numpy as np
 
 from ..zoo import HERE, pretrained
 from ..sparsity.training.trajectories import TrajectoryStore
+from ..backbone.sampler import SamplerConfig
+from ..policy.checkpoint import read_planner_checkpoint
 from .bench import run_bench, select_methods, standard_methods
+from .frontier import plot_frontier
 from .cli import add_inference_arguments, inference_arguments
 from .evaluate import TEST_SEED_START, load_variant
 from .runner import run_episodes
@@ -29,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these methods (shell patterns, e.g. dense 'tts-*'); results accumulate in --out")
     parser.add_argument("--quick", action="store_true", help="CI mode: few methods, 1 short episode, 5 repeats")
     parser.add_argument("--out", default="outputs/bench")
+    parser.add_argument("--figure", default=None, metavar="PNG",
+                        help="also draw the success-vs-speed frontier of the policy's rows here (e.g. docs/frontier_kitchen.png)")
     add_inference_arguments(parser)  # every method runs under the same choices
 
 
@@ -58,9 +63,16 @@ def run(args: argparse.Namespace) -> int:
     pruners.update(dict(item.split("=", 1) for item in args.pruner))
     if args.quick:
         pruners = dict(list(pruners.items())[:1])
-    methods = select_methods(standard_methods(policy, calibration, quick=args.quick, pruner_files=pruners), args.methods)
+    samplers = tuple(SamplerConfig(**read_planner_checkpoint(path)["sampler"]) for path in pruners.values())
+    methods = select_methods(standard_methods(policy, calibration, quick=args.quick, pruner_files=pruners,
+                                              samplers=tuple(dict.fromkeys(samplers))), args.methods)
     name = Path(str(args.policy)).stem
-    run_bench(policy, name, methods, windows, Path(args.out), episodes=args.episodes, seed_start=args.seed_start,
-              repeats=args.repeats, max_steps=args.max_steps, num_envs=args.envs)
+    results = run_bench(policy, name, methods, windows, Path(args.out), episodes=args.episodes,
+                        seed_start=args.seed_start, repeats=args.repeats, max_steps=args.max_steps, num_envs=args.envs)
     print((Path(args.out) / "results.md").read_text())
+    if args.figure:
+        rows = [row for row in results.values() if row["policy"] == name]
+        plot_frontier(rows, Path(args.figure), f"{name}: success vs act() speedup over dense "
+                                               f"{policy.config.sampler.name.upper()}-{policy.sampler.num_steps}")
+        print(f"wrote {args.figure}")
     return 0

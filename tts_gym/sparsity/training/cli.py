@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=PrunerTrainConfig.batch_size)
     parser.add_argument("--segment-frames", type=int, default=PrunerTrainConfig.segment_frames)
     parser.add_argument("--lr", type=float, default=PrunerTrainConfig.learning_rate)
+    parser.add_argument("--prior-lr", type=float, default=PrunerTrainConfig.prior_learning_rate,
+                        help="learning rate of the prior table (per-decision logits)")
     parser.add_argument("--sparsity-weight", type=float, default=PrunerTrainConfig.sparsity_weight)
     parser.add_argument("--width", type=int, default=PrunerTrainConfig.width)
     parser.add_argument("--init-plan", default=PrunerTrainConfig.init_plan, choices=INIT_PLANS,
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, **inference_arguments(args))
     config = PrunerTrainConfig(
         strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,
+        prior_learning_rate=args.prior_lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
         init_plan=args.init_plan, gated_steps=args.gated_steps, executed_weighting=not args.all_actions,
     )

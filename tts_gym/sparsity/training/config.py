@@ -23,7 +23,8 @@ class PrunerTrainConfig:
     strategy: str = "omni"
     rho: float = 0.95
     sparsity_weight: float = 1.0
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-4  # the observation-dependent network's (the paper's)
+    prior_learning_rate: float = 1e-2  # the prior table's: each entry is one decision, not shared
     epochs: int = 20
     batch_size: int = 8  # rollouts trained side by side
     segment_frames: int = 6  # consecutive acts per training segment (the first one dense, fills R)

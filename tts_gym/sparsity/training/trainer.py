@@ -101,7 +101,14 @@ class PrunerTrainer:
         if prior_steps:
             spread = np.linspace(0, len(self.segments) - 1, config.calibration_windows).round().astype(int)
             self.pruner.start_from_plan(static_plan(policy, self.segments[spread, 1], config.rho, config.init_plan))
-        self.optimizer = torch.optim.AdamW(self.pruner.parameters(), lr=config.learning_rate)
+        # Adam moves every parameter by about its learning rate per step: a shared head at the network's
+        # rate would flip every decision at once, so the per-decision prior gets its own, larger rate
+        prior = [p for name, p in self.pruner.named_parameters() if name == "prior"]
+        network = [p for name, p in self.pruner.named_parameters() if name != "prior"]
+        groups = [{"params": network, "lr": config.learning_rate}]
+        if prior:
+            groups.append({"params": prior, "lr": config.prior_learning_rate, "weight_decay": 0.0})
+        self.optimizer = torch.optim.AdamW(groups)
         horizon_weights = policy.executed_action_weights() if config.executed_weighting \
             else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
