@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("tts_gym.data.collect", "collect scripted-expert demonstrations into robomimic HDF5"),
     "train": ("tts_gym.training.cli", "train a dense DP-T policy on an HDF5 dataset"),
+    "import-dp": ("tts_gym.policy.dp_import_cli", "convert a diffusion_policy workspace checkpoint into a policy file"),
     "record-rollouts": ("tts_gym.sparsity.training.record", "record dense rollouts as pruner-training trajectories"),
     "train-pruner": ("tts_gym.sparsity.training.cli", "train a test-time-sparsity pruner"),
     "eval": ("tts_gym.evaluation.cli", "evaluate a policy in simulation"),

@@ -9,8 +9,13 @@ from .model import DiffusionTransformer
 
 # A DP workspace checkpoint stores the policy; its denoiser sits under ``model.``.
 POLICY_PREFIX = "model."
-# Buffers the original registers that we rebuild from the config (they are not learned).
-DERIVED_BUFFERS = ("mask", "memory_mask")
+# Entries of a saved ``TransformerForDiffusion`` that are not its weights, and why they are skipped.
+# Everything else must fit the model name for name and shape.
+IGNORED_ENTRIES = {
+    "mask": "the causal mask, rebuilt from the config",
+    "memory_mask": "the condition mask, rebuilt from the config",
+    "_dummy_variable": "diffusion_policy's ModuleAttrMixin keeps an empty parameter to tell its device",
+}
 
 
 class CheckpointMismatchError(ValueError):
@@ -18,11 +23,12 @@ class CheckpointMismatchError(ValueError):
 
 
 def load_transformer_state_dict(model: DiffusionTransformer, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Load a ``TransformerForDiffusion`` state dict (bare, or a policy's with ``model.`` prefix)."""
+    """Load a ``TransformerForDiffusion`` state dict as diffusion_policy saves it (bare, or a policy's with
+    ``model.`` prefix), skipping the ``IGNORED_ENTRIES``."""
     if any(key.startswith(POLICY_PREFIX) for key in state_dict):
         state_dict = {k[len(POLICY_PREFIX):]: v for k, v in state_dict.items() if k.startswith(POLICY_PREFIX)}
-    state_dict = {k: v for k, v in state_dict.items() if k not in DERIVED_BUFFERS}
-    expected = {k: v for k, v in model.state_dict().items() if k not in DERIVED_BUFFERS}
+    state_dict = {k: v for k, v in state_dict.items() if k not in IGNORED_ENTRIES}
+    expected = {k: v for k, v in model.state_dict().items() if k not in IGNORED_ENTRIES}
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     misshaped = [

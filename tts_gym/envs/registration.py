@@ -57,6 +57,11 @@ def resolve_env_id(name: str) -> str:
     raise ValueError(f"unknown environment {name!r}; choose one of {sorted(SHORT_NAMES)} or {sorted(_SPECS)}")
 
 
+def registered_id(name: str) -> str:
+    """The id ``name`` stands for: any id in Gymnasium's registry as it is, else a project short name or id."""
+    return name if name in gym.registry else resolve_env_id(name)
+
+
 def observation_extends(env_id: str | None, base_id: str | None) -> bool:
     """Whether ``env_id``'s observation begins with ``base_id``'s (true of an env and itself)."""
     return env_id == base_id or (env_id is not None and OBSERVATION_PREFIXES.get(env_id) == base_id)
@@ -68,7 +73,7 @@ def make_env(name: str, max_episode_steps: int | None = None, **kwargs) -> gym.E
     The project envs truncate at their built-in horizon (robomimic's and D4RL's); ``gym.make``'s
     ``max_episode_steps`` only adds a TimeLimit, which cannot lengthen an episode beyond it.
     """
-    env_id = name if name in gym.registry else resolve_env_id(name)
+    env_id = registered_id(name)
     if max_episode_steps is None or env_id not in _SPECS:
         return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     spec = gym.spec(env_id)

@@ -38,6 +38,9 @@ def run_episodes(
     video_dir: str | Path | None = None,
 ) -> list[EpisodeResult]:
     """Run one episode per seed; ``on_inference(slot, seed, obs_window, sparsity, ms)`` sees every inference."""
+    if env_id is None:
+        raise ValueError("no env to run: the policy records none (tts-gym eval takes --env; "
+                         "tts-gym import-dp --env records one in an imported policy)")
     seeds = list(seeds)
     num_envs = max(1, min(num_envs, len(seeds)))
     filming = video_dir is not None
