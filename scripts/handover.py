@@ -6,10 +6,9 @@ Every episode starts like a test episode (seeds 100000+, per-seed perturbation);
 noise) runs until its stage machine enters ``--stage``, then the policy acts until the episode ends.
 While the expert drives, the policy observes (``policy.observe``), so it takes over with the real
 recent observations (``--fresh-history``: from the handover frame alone, repeated as at an episode's
-start, as the measurements before the sixteenth session did). Handing over at successive stages
-separates "the policy cannot do this sub-task from the expert's own states" from "the policy
-arrives at this sub-task in states the expert never visited". Prints one JSON line per episode and
-a summary line per task: how many episodes completed it.
+start). Handing over at successive stages separates "the policy cannot do this sub-task from the
+expert's own states" from "the policy arrives at this sub-task in states the expert never visited".
+Prints one JSON line per episode and a summary line per task: how many episodes completed it.
 ``--trace I`` adds the observation entry ``I`` at every step after the handover to each episode's line
 (``scripts/plot_traces.py`` draws them), e.g. 26, Kitchen's light-switch joint (17 in ``kitchen-positions``).
 """

@@ -7,7 +7,7 @@ action chunks, the expert for the others, and every step is labelled with the ex
 action. That needs a labeller whose answer depends on the state alone: the scripted experts are
 closed loop in their targets, but their stage progress (timeouts, a remembered grip point) is not
 in the observation. On Kitchen both rounds measured, with and without ``stages``, made the policy
-worse (BENCHMARKS.md, "Fix 3").
+worse (docs/experiments.md, "DAgger").
 
 The policy takes the wheel only at chunk boundaries (every ``n_action_steps``), so a policy
 segment is a chunk executed as at test time, and, with ``stages``, only while the expert is in one

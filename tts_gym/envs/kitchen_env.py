@@ -18,15 +18,15 @@ Observation layouts (``observation=``):
   without its constant goal. The velocities invite shortcuts: the arm's equal the commanded
   action (a cloned policy can copy its last action), and the objects' are contact noise, which a
   policy trained on the full vector leans on. Measured so far, a policy trained on positions does
-  no better end to end (BENCHMARKS.md, "Kitchen: what the policy looks at");
+  no better end to end (docs/experiments.md, "Joint positions only");
 * ``"full+ee"`` (62, ``tts_gym/KitchenEE-v0``): the full vector followed by the end-effector site's
   world position (3). It is a function of the arm joints, so it adds no information, only the forward
   kinematics a policy would otherwise have to learn: the light switch sits between burner knobs 6 cm
   apart, so the reach has to be right to about 3 cm in height, and the scripted expert's alignment
   stages are linear in this position's error. The 59-d prefix is unchanged, so a 59-d policy can be
   widened into a 62-d one (``tts-gym train --init``). Measured: the widened, fine-tuned policy uses
-  the position, but a 59-d control fine-tuned the same way did nearly as well (BENCHMARKS.md,
-  "Kitchen: the end-effector in the observation").
+  the position, but a 59-d control fine-tuned the same way did nearly as well (docs/experiments.md,
+  "The end-effector position in the observation").
 
 Action modes (``action=``), both 9-d (7 arm joints, then the 2 finger commands):
 

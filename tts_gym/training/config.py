@@ -44,7 +44,7 @@ class TrainConfig:
     # observation dimensions whose dataset range is below this are held constant by the normalizer
     # rather than stretched to [-1, 1]. DP's 1e-4 by default; Kitchen joints the demos never move on
     # purpose (burner knobs, hinge doors) twitch by 1e-4 to 1e-2 under contact, and stretched that
-    # noise becomes a feature (BENCHMARKS.md, "Kitchen: what the policy looks at").
+    # noise becomes a feature (docs/experiments.md, "Joint positions only").
     obs_range_eps: float = DEFAULT_RANGE_EPS
 
     def __post_init__(self) -> None:

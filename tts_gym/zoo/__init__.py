@@ -59,3 +59,33 @@ def find_variant(name: str, entry: dict, sparsity: float, sampler: str, steps: i
     shipped = [variant_key(v) for v in entry.get("variants", [])]
     raise ValueError(f"{name!r} has no variant {key}; shipped: {shipped} "
                      "(as (sparsity, sampler, steps); sparsity=None: the dense policy)")
+
+
+def configurations(entry: dict) -> list[dict]:
+    """An index entry's runs as ``{sparsity (None: dense), sampler, steps, results (None: not measured)}``:
+    the dense runs by sampler, then the pruners, many-step samplers and low targets first."""
+    dense = [{"sparsity": None, "sampler": results["sampler"], "steps": results["steps"], "results": results}
+             for _, results in sorted((entry.get("results") or {}).items())]
+    pruners = [{"sparsity": v["sparsity"], "sampler": v["sampler"], "steps": v["steps"], "results": v.get("results")}
+               for v in sorted(entry.get("variants", []), key=lambda v: (-v["steps"], v["sparsity"]))]
+    return dense + pruners
+
+
+def computed_steps(configuration: dict) -> float:
+    """What an act costs, in dense denoising steps: steps times the share of blocks computed.
+
+    Eval runs batch several envs beside the simulators, so their act times do not rank
+    configurations; the blocks computed do, as ``tts-gym bench``'s interleaved timings show.
+    """
+    return configuration["steps"] * (1.0 - (configuration.get("results") or {}).get("mean_sparsity", 0.0))
+
+
+def fastest_keeping_success(entry: dict) -> dict | None:
+    """The measured configuration of ``entry`` that computes least per act among those whose success
+    reaches the lower end of the best dense run's 95% interval; None when no dense run is recorded."""
+    measured = [c for c in configurations(entry) if c["results"]]
+    dense = [c for c in measured if c["sparsity"] is None]
+    if not dense:
+        return None
+    floor = max(dense, key=lambda c: c["results"]["success_rate"])["results"]["success_ci95"][0]
+    return min((c for c in measured if c["results"]["success_rate"] >= floor), key=computed_steps)
