@@ -1,4 +1,4 @@
-"""Demonstration data: robomimic/D4RL HDF5 I/O, DP-style windowed dataset, normalizer, collection.
+"""Demonstration data: robomimic/D4RL/Minari HDF5 I/O, DP-style windowed dataset, normalizer, collection.
 
 Typical training-side use::
 
@@ -8,6 +8,7 @@ Typical training-side use::
     normalizer = dataset.fit_normalizer()
 """
 from tts_gym.data.episode import DatasetError, Episode
+from tts_gym.data.minari_reader import read_minari
 from tts_gym.data.normalizer import FieldNormalizer, Normalizer
 from tts_gym.data.readers import load_episodes, read_d4rl, read_env_args, read_robomimic
 from tts_gym.data.robomimic_writer import RobomimicWriter, split_observation
@@ -23,6 +24,7 @@ __all__ = [
     "load_episodes",
     "read_d4rl",
     "read_env_args",
+    "read_minari",
     "read_robomimic",
     "split_episodes",
     "split_observation",

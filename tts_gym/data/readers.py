@@ -1,9 +1,10 @@
 """Readers turning HDF5 demonstration files into :class:`Episode` lists.
 
-Two layouts are supported so that users with existing data can train on it:
+Three layouts are supported so that users with existing data can train on it:
 
 * robomimic (``data/demo_<i>/obs/<key>``, ``actions``, ...), written by our collector and by robomimic;
-* D4RL (flat ``observations``, ``actions``, ``terminals``, ``timeouts`` arrays over all episodes).
+* D4RL (flat ``observations``, ``actions``, ``terminals``, ``timeouts`` arrays over all episodes);
+* Minari (``episode_<id>/observations``, ...; :mod:`tts_gym.data.minari_reader`), D4RL's successor.
 
 Every problem (missing file, missing key, ragged demo) raises :class:`DatasetError` naming the file.
 """
@@ -18,22 +19,14 @@ import h5py
 import numpy as np
 
 from tts_gym.data.episode import DatasetError, Episode
+from tts_gym.data.hdf5_access import numeric, open_hdf5, require
+from tts_gym.data.minari_reader import dataset_file, episode_names, read_minari
 from tts_gym.data.robomimic_writer import NO_SEED
 
 # The low-dim keys (and order) robomimic / diffusion_policy use for the robosuite tasks.
 ROBOMIMIC_LOW_DIM_KEYS = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 D4RL_REQUIRED_KEYS = ("observations", "actions")
 _DEMO_NAME = re.compile(r"^demo_(\d+)$")
-
-
-def _open(path: str | os.PathLike) -> h5py.File:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DatasetError(f"{path}: no such file")
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:  # truncated / not HDF5
-        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from err
 
 
 def _demo_names(path: str, data: h5py.Group) -> list[str]:
@@ -60,9 +53,9 @@ def _env_args(data: h5py.Group) -> dict:
 def read_env_args(path: str | os.PathLike) -> dict:
     """robomimic's ``data.attrs["env_args"]`` (env id, ``obs_keys`` as (key, size) pairs, seeds).
 
-    {} for files that record none (D4RL layout, foreign robomimic files).
+    {} for files that record none (D4RL and Minari layouts, foreign robomimic files).
     """
-    with _open(path) as f:
+    with open_hdf5(dataset_file(path)) as f:
         data = f.get("data")
         return _env_args(data) if isinstance(data, h5py.Group) else {}
 
@@ -86,22 +79,6 @@ def _default_obs_keys(path: str, data: h5py.Group, first_demo: str) -> list[str]
     return sorted(key for key, value in obs_group.items() if isinstance(value, h5py.Dataset) and value.ndim <= 2)
 
 
-def _require(path: str, group: h5py.Group, key: str, where: str) -> h5py.Dataset:
-    if key not in group:
-        raise DatasetError(f"{path}: {where} is missing key '{key}'")
-    return group[key]
-
-
-def _numeric(path: str, dataset: h5py.Dataset, where: str) -> np.ndarray:
-    """A per-step array as float32 [T, ...]; refuses non-numeric data and empty episodes."""
-    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub" or dataset.ndim < 1:
-        kind = dataset.dtype if isinstance(dataset, h5py.Dataset) else type(dataset).__name__
-        raise DatasetError(f"{path}: {where} must be a numeric array with one row per step, got {kind}")
-    if len(dataset) == 0:
-        raise DatasetError(f"{path}: {where} is empty (an episode needs at least one step)")
-    return np.asarray(dataset, np.float32)
-
-
 def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = None) -> list[Episode]:
     """Read every demo of a robomimic-layout file, concatenating ``obs_keys`` into flat observations.
 
@@ -112,19 +89,19 @@ def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = 
             robot0_gripper_qpos`` when present, else every per-step vector key alphabetically.
     """
     path = os.fspath(path)
-    with _open(path) as f:
-        data = _require(path, f, "data", "file")
+    with open_hdf5(path) as f:
+        data = require(path, f, "data", "file")
         names = _demo_names(path, data)
         keys = list(obs_keys) if obs_keys is not None else _default_obs_keys(path, data, names[0])
         episodes = []
         for name in names:
             demo = data[name]
             where = f"data/{name}"
-            actions = _numeric(path, _require(path, demo, "actions", where), f"{where}/actions")
-            obs_group = _require(path, demo, "obs", where)
+            actions = numeric(path, require(path, demo, "actions", where), f"{where}/actions")
+            obs_group = require(path, demo, "obs", where)
             pieces = []
             for key in keys:
-                piece = _numeric(path, _require(path, obs_group, key, f"{where}/obs"), f"{where}/obs/{key}")
+                piece = numeric(path, require(path, obs_group, key, f"{where}/obs"), f"{where}/obs/{key}")
                 pieces.append(piece.reshape(len(piece), -1))
                 if len(piece) != len(actions):
                     raise DatasetError(
@@ -133,7 +110,7 @@ def read_robomimic(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = 
             num_samples = demo.attrs.get("num_samples")
             if num_samples is not None and int(num_samples) != len(actions):
                 raise DatasetError(f"{path}: {where} is ragged: num_samples={int(num_samples)} but {len(actions)} actions")
-            rewards = _numeric(path, demo["rewards"], f"{where}/rewards") if "rewards" in demo else None
+            rewards = numeric(path, demo["rewards"], f"{where}/rewards") if "rewards" in demo else None
             if rewards is not None and len(rewards) != len(actions):
                 raise DatasetError(f"{path}: {where} is ragged: {len(rewards)} rewards but {len(actions)} actions")
             seed = demo.attrs.get("seed")
@@ -153,8 +130,8 @@ def read_d4rl(path: str | os.PathLike) -> list[Episode]:
     A trailing segment that is neither terminated nor timed out (an unfinished last episode) is kept.
     """
     path = os.fspath(path)
-    with _open(path) as f:
-        arrays = {key: _numeric(path, _require(path, f, key, "file"), key) for key in D4RL_REQUIRED_KEYS}
+    with open_hdf5(path) as f:
+        arrays = {key: numeric(path, require(path, f, key, "file"), key) for key in D4RL_REQUIRED_KEYS}
         length = len(arrays["actions"])
         for key in ("terminals", "timeouts", "rewards"):
             if key in f:
@@ -183,15 +160,20 @@ def read_d4rl(path: str | os.PathLike) -> list[Episode]:
 
 
 def load_episodes(path: str | os.PathLike, obs_keys: Optional[Sequence[str]] = None) -> list[Episode]:
-    """Read ``path`` with whichever reader its layout calls for (robomimic or D4RL)."""
-    path = os.fspath(path)
-    with _open(path) as f:
+    """Read ``path`` with whichever reader its layout calls for (robomimic, D4RL or Minari; a Minari
+    dataset directory is read from the HDF5 file inside it)."""
+    path = dataset_file(path)
+    with open_hdf5(path) as f:
         is_robomimic = "data" in f
         is_d4rl = "observations" in f
+        is_minari = bool(episode_names(f))
     if is_robomimic:
         return read_robomimic(path, obs_keys=obs_keys)
+    if is_minari:
+        return read_minari(path, obs_keys=obs_keys)
     if is_d4rl:
         if obs_keys is not None:
             raise DatasetError(f"{path}: obs_keys cannot be chosen for a D4RL-layout file")
         return read_d4rl(path)
-    raise DatasetError(f"{path}: neither robomimic layout (missing key 'data') nor D4RL layout (missing key 'observations')")
+    raise DatasetError(f"{path}: neither robomimic layout (missing key 'data'), D4RL layout (missing key "
+                       "'observations') nor Minari layout (no 'episode_<id>' groups)")

@@ -12,7 +12,8 @@ from .trainer import Trainer
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, nargs="+",
-                        help="robomimic- or D4RL-layout HDF5 file(s); several are trained on together")
+                        help="robomimic-, D4RL- or Minari-layout HDF5 file(s) or Minari dataset directories; "
+                             "several are trained on together (docs/datasets.md)")
     parser.add_argument("--config", default="robomimic", choices=sorted(PRESETS), help="recipe preset")
     parser.add_argument("--out", required=True, help="policy checkpoint to write (EMA weights)")
     parser.add_argument("--run-dir", default=None, help="training state and log (default: <out>_run/)")
