@@ -205,3 +205,20 @@ def test_bench_quick_mode_writes_table_and_plot_and_resumes(tmp_path):
     again = run_bench(policy, "tiny", methods, windows, tmp_path, episodes=1, repeats=3, progress=False)
     assert again["tiny/dense"]["seconds"] == results["tiny/dense"]["seconds"]  # resumed, not re-run
     assert set(again) == set(results) | {"other/dense"} and "## other" in (tmp_path / "results.md").read_text()
+
+
+def test_frontier_keeps_only_undominated_rows_and_finds_the_fastest_keeping_success(tmp_path):
+    from tts_gym.evaluation.frontier import fastest_keeping_success, on_frontier, plot_frontier
+
+    rows = [
+        {"method": "dense", "family": "dense", "speedup": 1.0, "success_rate": 0.96, "success_ci95": [0.87, 0.99]},
+        {"method": "ddim-2", "family": "ddim", "speedup": 41.0, "success_rate": 0.96, "success_ci95": [0.87, 0.99]},
+        {"method": "ddim-4", "family": "ddim", "speedup": 24.0, "success_rate": 0.98, "success_ci95": [0.9, 1.0]},
+        {"method": "tts", "family": "tts", "speedup": 59.0, "success_rate": 0.86, "success_ci95": [0.74, 0.93]},
+        {"method": "bac", "family": "bac", "speedup": 30.0, "success_rate": 0.90, "success_ci95": [0.79, 0.96]},
+        {"method": "speed-only", "family": "ddim", "speedup": 80.0},
+    ]
+    assert [r["method"] for r in on_frontier(rows)] == ["ddim-4", "ddim-2", "tts"]  # bac: ddim-2 is faster and better
+    assert fastest_keeping_success(rows)["method"] == "ddim-2"  # tts is faster but below dense's interval
+    plot_frontier(rows, tmp_path / "frontier.png", "test")
+    assert (tmp_path / "frontier.png").stat().st_size > 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 def on_frontier(rows: list[dict]) -> list[dict]:
     """The rows no other row dominates, by increasing speedup; rows without success are skipped."""
@@ -51,13 +53,18 @@ def plot_frontier(rows: list[dict], path: Path, title: str) -> None:
         ax.annotate(row["method"], (row["speedup"], row["success_rate"]), fontsize=6, xytext=(3, 3),
                     textcoords="offset points", rotation=30)
     front = on_frontier(measured)
-    if front:
-        ax.step([r["speedup"] for r in front], [r["success_rate"] for r in front], where="post", color="black",
-                linewidth=0.8, alpha=0.6, label="frontier")
+    ax.scatter([r["speedup"] for r in front], [r["success_rate"] for r in front], s=90, facecolors="none",
+               edgecolors="black", linewidths=0.8, label="on the frontier")
+    if len(front) > 1:
+        # the best success at a speed of at least x: each frontier row's success holds up to its speedup
+        ax.step([r["speedup"] for r in front], [r["success_rate"] for r in front], where="pre", color="black",
+                linewidth=0.8, alpha=0.6)
     for family, colour in colours.items():
         ax.scatter([], [], color=colour, label=family)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda value, _: f"{value:g}x" if round(value / 10 ** np.floor(np.log10(value))) in (2, 3, 5) else ""))
     ax.set_ylim(-0.05, 1.08)
     ax.set_xlabel("act() speedup over dense (batch 1)")
     ax.set_ylabel("success rate (95% CI)")
