@@ -1,7 +1,9 @@
 """Tiny random-weight models so that the default test run takes seconds."""
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -68,3 +70,35 @@ class TinyEnv(gym.Env):
 
     def render(self):
         return np.full((48, 64, 3), 30 * self.t % 255, np.uint8)
+
+
+WORKER_ENV_ID = "tts_gym_tests/SignOfAction-v0"  # registered in Ray workers too (register_worker_envs)
+
+
+class SignOfActionEnv(TinyEnv):
+    """Succeeds when the first action dimension sums above zero over the episode: the outcome follows the
+    policy's noise, so two runners agree on a seed only if they ran the same episode. With ``die_on_seed``
+    the first reset on that seed kills the process, as a lost worker, leaving ``marker`` behind."""
+
+    def __init__(self, length: int = 6, render_mode: str | None = None, die_on_seed: int | None = None,
+                 marker: str | None = None):
+        super().__init__(length, render_mode)
+        self.die_on_seed, self.marker = die_on_seed, marker
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None and seed == self.die_on_seed and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(1)
+        self.total = 0.0
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = super().step(action)
+        self.total += float(action[0])
+        return obs, reward, terminated, truncated, {"success": truncated and self.total > 0}
+
+
+def register_worker_envs() -> None:
+    """Registers the test envs; Ray workers run it at start (``worker_process_setup_hook``)."""
+    if WORKER_ENV_ID not in gym.registry:
+        gym.register(WORKER_ENV_ID, entry_point=SignOfActionEnv)

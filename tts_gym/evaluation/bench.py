@@ -25,7 +25,7 @@ from ..sparsity.planners.static import (
     bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
 )
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
-from .evaluate import TEST_SEED_START, evaluate
+from .evaluate import TEST_SEED_START, episode_runner, evaluate
 from .flops import count_inference_flops
 from .latency import amdahl_limit, floor_compute_share, floor_planner, interleaved_latency
 from .metrics import task_level_keys
@@ -130,7 +130,8 @@ def speed_of(variant, dense, dense_flops: int, windows: list[np.ndarray], repeat
 
 def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray], out: Path,
               episodes: int = 50, seed_start: int = TEST_SEED_START, repeats: int = 30, max_steps: int | None = None,
-              progress: bool = True, num_envs: int = 1) -> dict:
+              progress: bool = True, num_envs: int = 1, backend: str = "local", workers: int | None = None) -> dict:
+    episode_runner(backend, workers)  # a wrong backend or a missing Ray fails now, not after the first timing
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     results = read_results(results_path)
@@ -149,7 +150,8 @@ def run_bench(policy, name: str, methods: list[Method], windows: list[np.ndarray
         row.update(speed_of(variant, policy, dense_flops, windows, repeats))
         if episodes:  # recorded per episode under episodes/<method>/: an interrupted row resumes there too
             summary = evaluate(variant, episodes=episodes, seed_start=seed_start, num_envs=num_envs,
-                               max_episode_steps=max_steps, out=out / "episodes" / method.name, progress=progress)
+                               max_episode_steps=max_steps, out=out / "episodes" / method.name, progress=progress,
+                               backend=backend, workers=workers)
             row.update({k: v for k, v in summary.items() if k not in row and k != "act_ms_median"})
         row["seconds"] = time.perf_counter() - started
         results = record_row(results_path, key, row)

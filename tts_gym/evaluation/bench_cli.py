@@ -12,7 +12,7 @@ from ..backbone.sampler import SamplerConfig
 from ..policy.checkpoint import read_planner_checkpoint
 from .bench import run_bench, select_methods, standard_methods
 from .frontier import plot_frontier
-from .cli import add_inference_arguments, inference_arguments
+from .cli import add_backend_arguments, add_inference_arguments, backend_arguments, inference_arguments
 from .evaluate import TEST_SEED_START, load_variant
 from .runner import run_episodes
 
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50, help="success episodes per method (0: speed only)")
     parser.add_argument("--envs", type=int, default=1,
                         help="environments stepped side by side for the success episodes (batched act)")
+    add_backend_arguments(parser)
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--rollouts", default=None, help="trajectory file: windows for timing and BAC/L2C calibration")
     parser.add_argument("--pruner", action="append", default=[], metavar="NAME=FILE",
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                                               samplers=tuple(dict.fromkeys(samplers))), args.methods)
     name = Path(str(args.policy)).stem
     results = run_bench(policy, name, methods, windows, Path(args.out), episodes=args.episodes,
-                        seed_start=args.seed_start, repeats=args.repeats, max_steps=args.max_steps, num_envs=args.envs)
+                        seed_start=args.seed_start, repeats=args.repeats, max_steps=args.max_steps,
+                        num_envs=args.envs, **backend_arguments(args))
     print((Path(args.out) / "results.md").read_text())
     if args.figure:
         rows = [row for row in results.values() if row["policy"] == name]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..policy.config import INFERENCE_CHOICES
-from .evaluate import TEST_SEED_START, evaluate
+from .evaluate import BACKENDS, TEST_SEED_START, evaluate
 
 
 # How each inference choice (INFERENCE_CHOICES) is given on the command line; the flag is its name.
@@ -45,6 +45,19 @@ def inference_flag(name: str, value) -> str:
     return f"{_flag(name)} {value}"
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the episodes run: this process, or Ray workers (docs/distributed.md)."""
+    parser.add_argument("--backend", default="local", choices=BACKENDS,
+                        help="ray: episodes as tasks on Ray workers, this machine's or RAY_ADDRESS's cluster "
+                             '(pip install "tts_gym[ray]")')
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Ray workers, each running --envs episodes side by side (default: the cluster's CPUs)")
+
+
+def backend_arguments(args: argparse.Namespace) -> dict:
+    return {"backend": args.backend, "workers": args.workers}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", required=True, help="shipped name (see tts_gym.pretrained()) or checkpoint path")
     parser.add_argument("--env", default=None, help="env short name or id (default: the policy's own)")
@@ -56,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
     add_inference_arguments(parser)
     parser.add_argument("--envs", type=int, default=1, help="environments stepped side by side (batched act)")
+    add_backend_arguments(parser)
     parser.add_argument("--max-episode-steps", type=int, default=None, help="cap episode length (default: the env's)")
     parser.add_argument("--out", default=None, help="folder for episodes.jsonl and summary.json (reruns resume)")
     parser.add_argument("--video", default=None, help="folder for one mp4 per episode (seed_<seed>.mp4), env beside plan")
@@ -66,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
         out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
-        video=Path(args.video) if args.video else None, **inference_arguments(args),
+        video=Path(args.video) if args.video else None, **backend_arguments(args), **inference_arguments(args),
     )
     print(json.dumps(summary, indent=2))
     return 0
