@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.files import write_json
 from tts_gym.evaluation.latency import interleaved_latency
 from tts_gym.sparsity.training.trajectories import TrajectoryStore
 
@@ -73,8 +73,7 @@ def main() -> None:
         }
     print(json.dumps(results, indent=2))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        write_json(args.out, results)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from tts_gym.evaluation.evaluate import load_variant
+from tts_gym.files import write_json
 from tts_gym.sparsity.training.config import PrunerTrainConfig
 from tts_gym.sparsity.training.trainer import PrunerTrainer
 from tts_gym.sparsity.training.trajectories import TrajectoryStore
@@ -69,10 +70,9 @@ def main() -> None:
         result[name] = {"seconds_per_batch": median, "batches_per_minute": 60 / median,
                         "sparse_acts_per_minute": 60 * acts / median}
     result["speedup"] = result["full"]["seconds_per_batch"] / result["cheap"]["seconds_per_batch"]
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=2))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from ..backbone.sampler import SamplerConfig
 from ..files import write_json
 from ..sparsity.planners.l2c import train_l2c
 from ..sparsity.planners.static import (
-    bac_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
+    bac_plan_for_reuse, calibration_residuals, cosine_similarity_matrices, interval_planner,
 )
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
 from .evaluate import TEST_SEED_START, episode_runner, evaluate
@@ -73,13 +73,16 @@ def static_methods(calibration_windows: np.ndarray, rhos, sampler: SamplerConfig
         p = on_sampler(p)
         if "matrix" not in similarity:  # measured once per sampler, on the first BAC row run
             similarity["matrix"] = cosine_similarity_matrices(calibration_residuals(p, calibration_windows[:16]))
-        return p.with_planner(FixedPlanner(bac_plan(similarity["matrix"], max(1, round((1 - rho) * p.sampler.num_steps)))))
+        return p.with_planner(FixedPlanner(bac_plan_for_reuse(similarity["matrix"], rho)))
+
+    def l2c(p, rho):
+        p = on_sampler(p)
+        return p.with_planner(train_l2c(p, calibration_windows[:64], rho, epochs=2, progress=False))
 
     methods = []
     for rho in rhos:
         methods.append(Method(f"bac-{tag}{rho:.2f}", "bac", lambda p, rho=rho: bac(p, rho)))
-        methods.append(Method(f"l2c-{tag}{rho:.2f}", "l2c", lambda p, rho=rho: on_sampler(p).with_planner(
-            train_l2c(on_sampler(p), calibration_windows[:64], rho, epochs=2, progress=False))))
+        methods.append(Method(f"l2c-{tag}{rho:.2f}", "l2c", lambda p, rho=rho: l2c(p, rho)))
     return methods
 
 

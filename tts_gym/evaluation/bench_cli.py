@@ -11,7 +11,7 @@ from ..sparsity.training.trajectories import TrajectoryStore
 from ..backbone.sampler import SamplerConfig
 from ..policy.checkpoint import read_planner_checkpoint
 from .bench import run_bench, select_methods, standard_methods
-from .frontier import plot_frontier
+from .frontier import fastest_keeping_success, plot_frontier
 from .cli import add_backend_arguments, add_inference_arguments, backend_arguments, inference_arguments
 from .evaluate import TEST_SEED_START, load_variant
 from .runner import run_episodes
@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
                         seed_start=args.seed_start, repeats=args.repeats, max_steps=args.max_steps,
                         num_envs=args.envs, **backend_arguments(args))
     print((Path(args.out) / "results.md").read_text())
+    best = fastest_keeping_success([row for row in results.values() if row["policy"] == name])
+    if best is not None:
+        print(f"fastest keeping dense's success: {best['method']} ({best['speedup']:.1f}x, {best['success_rate']:.2f})")
     if args.figure:
         rows = [row for row in results.values() if row["policy"] == name]
         plot_frontier(rows, Path(args.figure), f"{name}: success vs act() speedup over dense "

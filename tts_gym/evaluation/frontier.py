@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import keeps_success
+
 
 def on_frontier(rows: list[dict]) -> list[dict]:
     """The rows no other row dominates, by increasing speedup; rows without success are skipped."""
@@ -28,8 +30,8 @@ def fastest_keeping_success(rows: list[dict], reference: str = "dense") -> dict 
     by_method = {row["method"]: row for row in rows}
     if reference not in by_method or by_method[reference].get("success_ci95") is None:
         return None
-    low = by_method[reference]["success_ci95"][0]
-    keeping = [row for row in rows if row.get("success_rate") is not None and row["success_rate"] >= low]
+    interval = by_method[reference]["success_ci95"]
+    keeping = [row for row in rows if row.get("success_rate") is not None and keeps_success(row["success_rate"], interval)]
     return max(keeping, key=lambda row: row["speedup"], default=None)
 
 

@@ -20,6 +20,11 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def keeps_success(success_rate: float, reference_ci95: Sequence[float]) -> bool:
+    """Whether a method keeps a reference's success: its rate reaches the reference's 95% interval."""
+    return success_rate >= reference_ci95[0]
+
+
 @dataclass
 class EpisodeResult:
     seed: int

@@ -98,11 +98,11 @@ class Pruner(nn.Module):
             raise ValueError("this pruner has no prior table (PrunerConfig.n_steps = 0)")
         if plan.shape != tuple(self.prior.shape[:2]):
             raise ValueError(f"plan must have shape [K, 3L] = {list(self.prior.shape[:2])}, got {list(plan.shape)}")
-        codes = [int(d) for d in self.config.decisions]
-        foreign = sorted({Decision(int(c)).name for c in np.unique(plan)} - {Decision(c).name for c in codes})
-        if foreign:
+        codes = np.array([int(d) for d in self.config.decisions])  # sorted: a code's option is its rank
+        if not np.isin(plan, codes).all():
+            foreign = [Decision(int(c)).name for c in np.setdiff1d(plan, codes)]
             raise ValueError(f"the plan uses {foreign}, which the {self.config.strategy!r} strategy cannot choose")
-        option = torch.from_numpy(np.searchsorted(np.array(codes), plan.astype(np.int64)))  # codes are sorted
+        option = torch.from_numpy(np.searchsorted(codes, plan.astype(np.int64)))
         self.prior.zero_().scatter_(-1, option[..., None], margin)
         self.head.weight.zero_()
         self.head.bias.zero_()

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.metrics import keeps_success
+
 HERE = Path(__file__).resolve().parent
 INDEX = HERE / "index.json"
 DEFAULT_SAMPLER, DEFAULT_STEPS = "ddpm", 100
@@ -87,5 +89,5 @@ def fastest_keeping_success(entry: dict) -> dict | None:
     dense = [c for c in measured if c["sparsity"] is None]
     if not dense:
         return None
-    floor = max(dense, key=lambda c: c["results"]["success_rate"])["results"]["success_ci95"][0]
-    return min((c for c in measured if c["results"]["success_rate"] >= floor), key=computed_steps)
+    interval = max(dense, key=lambda c: c["results"]["success_rate"])["results"]["success_ci95"]
+    return min((c for c in measured if keeps_success(c["results"]["success_rate"], interval)), key=computed_steps)

@@ -51,12 +51,15 @@ def calibrate_compute_offset(pruner: Pruner, memories: list[torch.Tensor], rho: 
     offset found by bisection on the training observations (decisions after step 0, with every cache
     available, as in any act after the first) puts it on the target, like L2C's threshold.
     """
-    best = reuse_margins(pruner, memories)
-    low, high = float(best.min()) - 1.0, float(best.max()) + 1.0
+    margins = reuse_margins(pruner, memories)
+    low, high = float(margins.min()) - 1.0, float(margins.max()) + 1.0
     for _ in range(iterations):
         middle = (low + high) / 2
-        low, high = (middle, high) if float((best >= middle).float().mean()) > rho else (low, middle)
-    return (low + high) / 2
+        low, high = (middle, high) if reuse_share(margins, middle) > rho else (low, middle)
+    offset = (low + high) / 2
+    # a pruner still near its static plan has a few distinct margins, and the bisection may land on a
+    # tie that flips far more decisions than it should: no offset unless it gets nearer the target
+    return offset if abs(reuse_share(margins, offset) - rho) < abs(reuse_share(margins, 0.0) - rho) else 0.0
 
 
 @torch.no_grad()
@@ -68,6 +71,6 @@ def reuse_margins(pruner: Pruner, memories: list[torch.Tensor]) -> torch.Tensor:
     return logits[:, 1:].max(-1).values - logits[:, 0]
 
 
-def reuse_share(pruner: Pruner, memories: list[torch.Tensor], offset: float) -> float:
-    """Share of the free decisions that reuse under a compute-logit ``offset``."""
-    return float((reuse_margins(pruner, memories) >= offset).float().mean())
+def reuse_share(margins: torch.Tensor, offset: float) -> float:
+    """Share of the free decisions (their ``reuse_margins``) that reuse under a compute-logit ``offset``."""
+    return float((margins >= offset).float().mean())

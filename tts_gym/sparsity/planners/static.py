@@ -74,6 +74,11 @@ def best_update_steps(similarity: np.ndarray, updates: int) -> tuple[list[int], 
     return [0] + sorted(picked), float(best[updates, steps])
 
 
+def bac_plan_for_reuse(similarity: np.ndarray, rho: float) -> np.ndarray:
+    """BAC's plan with about ``rho`` of the K steps reused per block (step 0 always updates)."""
+    return bac_plan(similarity, updates=max(1, round((1 - rho) * similarity.shape[1])))
+
+
 def bac_plan(similarity: np.ndarray, updates: int, bubble_blocks: int = 3) -> np.ndarray:
     """BAC: per-block update steps by DP, then "bubbling union" for the blocks with most reuse error.
 

@@ -32,8 +32,8 @@ from ...files import save_torch, write_csv
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
 from ..plan import dense_plan
-from ..planners.learned import PrunerPlanner, calibrate_compute_offset, reuse_share
-from ..planners.static import bac_plan, calibration_residuals, cosine_similarity_matrices, interval_plan
+from ..planners.learned import PrunerPlanner, calibrate_compute_offset
+from ..planners.static import bac_plan_for_reuse, calibration_residuals, cosine_similarity_matrices, interval_plan
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
 from .config import PrunerTrainConfig
 
@@ -57,20 +57,15 @@ def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, segments: 
     """The offset for ``rho`` on the acts after the first of each segment (every cache available)."""
     windows = segments[:, 1:].reshape(-1, *segments.shape[2:])[:max_windows]
     memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
-    offset = calibrate_compute_offset(pruner, memories, rho)
-    # a pruner still near its static plan has a few distinct logit gaps, and the bisection may land
-    # on a tie that flips far more than it should: keep no offset unless it gets nearer the target
-    return offset if abs(reuse_share(pruner, memories, offset) - rho) < abs(reuse_share(pruner, memories, 0.0) - rho) else 0.0
+    return calibrate_compute_offset(pruner, memories, rho)
 
 
 def static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray, rho: float, kind: str) -> np.ndarray:
     """The static plan ``[K, 3L]`` of about ``rho`` reuse a pruner starts at: BAC's update steps per
     block (dynamic programme over the K x K similarity of calibration activations), or interval reuse."""
-    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
     if kind == "interval":
-        return interval_plan(steps, blocks, max(1, round(1 / (1 - rho))))
-    similarity = cosine_similarity_matrices(calibration_residuals(policy, windows))
-    return bac_plan(similarity, updates=max(1, round((1 - rho) * steps)))
+        return interval_plan(policy.sampler.num_steps, policy.config.backbone.n_blocks, max(1, round(1 / (1 - rho))))
+    return bac_plan_for_reuse(cosine_similarity_matrices(calibration_residuals(policy, windows)), rho)
 
 
 def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float,
@@ -114,6 +109,9 @@ class PrunerTrainer:
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
         self.references: dict[int, torch.Tensor] = {}  # segment -> dense chunks of its sparse acts
         self._saved_references = 0
+        # what the references depend on besides the segments (hashing the weights once, not per save)
+        self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
+                                          policy.config.inference_choices(), config.seed, config.segment_frames])
         self.epoch, self.batch_index, self.history = 0, 0, []
 
     def start_from(self, planner: PrunerPlanner) -> None:
@@ -126,10 +124,9 @@ class PrunerTrainer:
             got = planner.pruner.config if isinstance(planner, PrunerPlanner) else planner.name
             raise ValueError(f"cannot start from {got}: expected a pruner with config {self.pruner.config}")
         weights = planner.pruner.state_dict()
-        if planner.pruner.config.n_steps != self.pruner.config.n_steps:
-            weights = {**weights, "prior": self.pruner.state_dict()["prior"]} if self.pruner.config.n_steps \
-                else {name: value for name, value in weights.items() if name != "prior"}
-        self.pruner.load_state_dict(weights)
+        if planner.pruner.config.n_steps != self.pruner.config.n_steps:  # another K's table: keep this one's
+            weights.pop("prior", None)
+        self.pruner.load_state_dict(weights, strict=False)  # the configs match but for the table
 
     @property
     def batches_per_epoch(self) -> int:
@@ -240,16 +237,10 @@ class PrunerTrainer:
         save_torch(state, self.run_dir / STATE_FILE)
         write_csv(self.run_dir / LOG_FILE, self.history)
         if len(self.references) != self._saved_references:
-            save_torch({"key": self.references_key(), "segments": torch.tensor(sorted(self.references)),
+            save_torch({"key": self.references_key, "segments": torch.tensor(sorted(self.references)),
                         "chunks": torch.stack([self.references[i] for i in sorted(self.references)])},
                        self.run_dir / REFERENCES_FILE)
             self._saved_references = len(self.references)
-
-    def references_key(self) -> str:
-        """What the cached references depend on besides the segments: weights, sampler, inference
-        choices, the noise seed and the segment length."""
-        return json.dumps([self.policy.weights_digest(), self.policy.config.to_dict()["sampler"],
-                           self.policy.config.inference_choices(), self.config.seed, self.config.segment_frames])
 
     def try_resume(self) -> bool:
         path = self.run_dir / STATE_FILE
@@ -264,7 +255,7 @@ class PrunerTrainer:
         references = self.run_dir / REFERENCES_FILE
         if references.is_file():
             cached = torch.load(references, map_location="cpu", weights_only=True)
-            if cached["key"] == self.references_key():  # else recomputed as needed
+            if cached["key"] == self.references_key:  # else recomputed as needed
                 self.references = dict(zip(cached["segments"].tolist(), cached["chunks"]))
                 self._saved_references = len(self.references)
         return True
