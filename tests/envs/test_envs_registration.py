@@ -10,7 +10,8 @@ import pytest
 import tts_gym.envs
 from tts_gym.envs import KITCHEN_MAX_EPISODE_STEPS, ROBOSUITE_MAX_EPISODE_STEPS, resolve_env_id
 
-IDS = ("tts_gym/Lift-v0", "tts_gym/Can-v0", "tts_gym/Square-v0", "tts_gym/Kitchen-v0", "tts_gym/KitchenPositions-v0",
+IDS = ("tts_gym/Lift-v0", "tts_gym/Can-v0", "tts_gym/Square-v0", "tts_gym/SquareGrasp-v0",
+       "tts_gym/Kitchen-v0", "tts_gym/KitchenPositions-v0",
        "tts_gym/KitchenEE-v0", "tts_gym/KitchenEEPosition-v0")
 HEAVY_MODULES = ("torch", "diffusers", "robosuite", "mujoco", "gymnasium_robotics")
 

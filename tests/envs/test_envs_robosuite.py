@@ -112,3 +112,31 @@ def test_can_square_experts(env_id):
                 break
         assert info["success"], (env_id, seed, expert.stage)
     env.close()
+
+
+@pytest.mark.slow
+def test_square_grasp_observation_extends_square_with_what_the_expert_servoes_on():
+    from tts_gym.envs.experts import make_expert
+    from tts_gym.envs.rotation import wrap_angle
+    from tts_gym.envs.square_features import FEATURE_KEYS
+
+    plain, grasp = gym.make("tts_gym/Square-v0"), gym.make("tts_gym/SquareGrasp-v0")
+    check_env(grasp.unwrapped, skip_render_check=True)
+    assert grasp.unwrapped.obs_keys == _expected_keys(14) + FEATURE_KEYS
+    geometry = grasp.unwrapped.square_geometry
+    obs, _ = grasp.reset(seed=4)
+    np.testing.assert_allclose(obs[:23], plain.reset(seed=4)[0], atol=1e-6)  # the same episode, a prefix
+    expert = make_expert(grasp, noise=0.0)
+    expert.reset()
+    initial_error = abs(geometry.grasp_yaw_error())
+    for _ in range(30):  # the expert turns the gripper towards the handle while it approaches
+        obs, *_ = grasp.step(expert.act(obs))
+        handle_to_eef, grasp_yaw, insertion_yaw = np.split(obs[23:], [3, 5])
+        np.testing.assert_allclose(handle_to_eef, geometry.handle() - geometry.eef(), atol=1e-5)
+        angle = np.arctan2(grasp_yaw[1], grasp_yaw[0]) / 2
+        assert abs(wrap_angle(angle - geometry.grasp_yaw_error(), np.pi)) < 1e-4
+        np.testing.assert_allclose([np.hypot(*grasp_yaw), np.hypot(*insertion_yaw)], 1.0, atol=1e-5)
+    assert abs(geometry.grasp_yaw_error()) < min(0.5 * initial_error, 0.1)
+    with pytest.raises(ValueError, match="describes NutAssemblySquare"):
+        gym.make("tts_gym/Lift-v0", observation="square_grasp")
+    plain.close(), grasp.close()

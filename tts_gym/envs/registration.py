@@ -15,6 +15,7 @@ KITCHEN_MAX_EPISODE_STEPS = 280  # FrankaKitchen-v1 / D4RL kitchen horizon
 LIFT_ID = "tts_gym/Lift-v0"
 CAN_ID = "tts_gym/Can-v0"
 SQUARE_ID = "tts_gym/Square-v0"
+SQUARE_GRASP_ID = "tts_gym/SquareGrasp-v0"  # robomimic's observation and the grasp features (30-d)
 KITCHEN_ID = "tts_gym/Kitchen-v0"  # FrankaKitchen-v1's full 59-d observation and joint velocities
 KITCHEN_POSITIONS_ID = "tts_gym/KitchenPositions-v0"  # joint positions only (30-d, D4RL's layout)
 KITCHEN_EE_ID = "tts_gym/KitchenEE-v0"  # the 59-d vector and the end-effector position (62-d)
@@ -22,14 +23,16 @@ KITCHEN_EE_POSITION_ID = "tts_gym/KitchenEEPosition-v0"  # the same, acting with
 
 # Short names used on the command line (``tts-gym collect --env lift``).
 SHORT_NAMES: dict[str, str] = {
-    "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID,
+    "lift": LIFT_ID, "can": CAN_ID, "square": SQUARE_ID, "square-grasp": SQUARE_GRASP_ID,
     "kitchen": KITCHEN_ID, "kitchen-positions": KITCHEN_POSITIONS_ID,
     "kitchen-ee": KITCHEN_EE_ID, "kitchen-ee-position": KITCHEN_EE_POSITION_ID,
 }
 
 # Observation layouts that begin with another env's whole observation: a policy of the second can be
 # widened into one of the first (``tts-gym train --init``).
-OBSERVATION_PREFIXES: dict[str, str] = {KITCHEN_EE_ID: KITCHEN_ID, KITCHEN_EE_POSITION_ID: KITCHEN_ID}
+OBSERVATION_PREFIXES: dict[str, str] = {
+    KITCHEN_EE_ID: KITCHEN_ID, KITCHEN_EE_POSITION_ID: KITCHEN_ID, SQUARE_GRASP_ID: SQUARE_ID,
+}
 
 _ROBOSUITE_ENTRY_POINT = "tts_gym.envs.robosuite_env:RobosuiteEnv"
 _KITCHEN_ENTRY_POINT = "tts_gym.envs.kitchen_env:KitchenEnv"
@@ -38,6 +41,10 @@ _SPECS: dict[str, tuple[str, dict, int]] = {
     LIFT_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "Lift"}, ROBOSUITE_MAX_EPISODE_STEPS),
     CAN_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "PickPlaceCan"}, ROBOSUITE_MAX_EPISODE_STEPS),
     SQUARE_ID: (_ROBOSUITE_ENTRY_POINT, {"task": "NutAssemblySquare"}, ROBOSUITE_MAX_EPISODE_STEPS),
+    SQUARE_GRASP_ID: (
+        _ROBOSUITE_ENTRY_POINT, {"task": "NutAssemblySquare", "observation": "square_grasp"},
+        ROBOSUITE_MAX_EPISODE_STEPS,
+    ),
     KITCHEN_ID: (_KITCHEN_ENTRY_POINT, {}, KITCHEN_MAX_EPISODE_STEPS),
     KITCHEN_POSITIONS_ID: (_KITCHEN_ENTRY_POINT, {"observation": "positions"}, KITCHEN_MAX_EPISODE_STEPS),
     KITCHEN_EE_ID: (_KITCHEN_ENTRY_POINT, {"observation": "full+ee"}, KITCHEN_MAX_EPISODE_STEPS),

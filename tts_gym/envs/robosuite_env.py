@@ -9,6 +9,9 @@ horizon 400. The flat observation concatenates robomimic's low-dim keys in this 
     robot0_eef_quat      4  (x, y, z, w)
     robot0_gripper_qpos  2
 
+``observation="square_grasp"`` (Square only) appends the handle offset and the grasp and insertion
+yaw errors of ``tts_gym.envs.square_features``, 7 more numbers.
+
 Seeding: robosuite draws object placement (and the initial joint noise) from its own generator; on
 every reset we reseed it, the placement samplers and numpy's global RNG from the Gymnasium seed, so
 ``reset(seed=s)`` fully determines the episode. Rendering uses the ``agentview`` camera off-screen
@@ -23,6 +26,8 @@ import gymnasium as gym
 import numpy as np
 
 from tts_gym.envs.headless import ensure_headless_gl
+from tts_gym.envs.square_features import FEATURE_KEYS as SQUARE_FEATURE_KEYS
+from tts_gym.envs.square_features import SquareGeometry
 
 ensure_headless_gl()
 
@@ -40,6 +45,7 @@ DEFAULT_RENDER_SIZE = 256
 CONSTRUCTION_SEED = 0  # fixes model-building randomness (e.g. Lift's cube size) across processes
 ROBOSUITE_OBJECT_KEY = "object-state"
 OBS_KEY_ORDER = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+OBSERVATIONS = ("robomimic", "square_grasp")
 _SEED_BOUND = 2**31 - 1
 
 
@@ -63,6 +69,8 @@ class RobosuiteEnv(gym.Env):
         width, height: rendered image size.
         max_episode_steps: truncation horizon.
         terminate_on_success: end the episode (``terminated=True``) on the first successful step.
+        observation: ``"robomimic"`` (the low-dim keys above) or, for Square, ``"square_grasp"``
+            (those and the seven grasp features).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_FREQ}
@@ -75,9 +83,14 @@ class RobosuiteEnv(gym.Env):
         height: int = DEFAULT_RENDER_SIZE,
         max_episode_steps: int = MAX_EPISODE_STEPS,
         terminate_on_success: bool = True,
+        observation: str = "robomimic",
     ):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if observation not in OBSERVATIONS:
+            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+        if observation == "square_grasp" and task != "NutAssemblySquare":
+            raise ValueError(f"observation 'square_grasp' describes NutAssemblySquare, not {task!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.task = task
@@ -107,9 +120,10 @@ class RobosuiteEnv(gym.Env):
         self.sim_env = robosuite.make(**self.env_kwargs)
         self._disable_expensive_rendering()
         raw = self.sim_env.reset()
+        self.square_geometry = SquareGeometry(self.sim_env) if observation == "square_grasp" else None
         self.obs_keys: tuple[tuple[str, int], ...] = tuple(
             (key, int(np.asarray(raw[self._raw_key(key)]).size)) for key in OBS_KEY_ORDER
-        )
+        ) + (SQUARE_FEATURE_KEYS if self.square_geometry is not None else ())
         obs_size = sum(size for _, size in self.obs_keys)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
         low, high = self.sim_env.action_spec
@@ -128,10 +142,11 @@ class RobosuiteEnv(gym.Env):
 
     # -- simulator access used by the scripted experts and the collector --------------------------
     def flatten_observation(self, raw_obs: dict) -> np.ndarray:
-        """robosuite's observation dict -> the flat float32 observation (order of ``obs_keys``)."""
-        return np.concatenate(
-            [np.asarray(raw_obs[self._raw_key(key)], dtype=np.float32).reshape(-1) for key, _ in self.obs_keys]
-        )
+        """robosuite's observation dict (and the live grasp features) -> the flat float32 observation."""
+        pieces = [np.asarray(raw_obs[self._raw_key(key)], dtype=np.float32).reshape(-1) for key in OBS_KEY_ORDER]
+        if self.square_geometry is not None:
+            pieces.append(self.square_geometry.features())
+        return np.concatenate(pieces)
 
     def get_state(self) -> np.ndarray:
         """Flattened MuJoCo state (time, qpos, qvel), as robomimic stores in ``states``."""

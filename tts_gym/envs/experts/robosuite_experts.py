@@ -14,6 +14,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from tts_gym.envs.experts.base import ScriptedExpert
+from tts_gym.envs.rotation import wrap_angle, yaw_of_matrix
+from tts_gym.envs.square_features import SquareGeometry
 
 POSITION_GAIN = 10.0  # action units per metre of error (OSC delta input in [-1, 1])
 YAW_GAIN = 3.0  # action units per radian of yaw error
@@ -40,7 +42,6 @@ SQUARE_HOVER = 0.10
 SQUARE_CARRY_HEIGHT = 0.15  # m above the table for the nut centre: clears the peg (~10 cm high)
 SQUARE_PLACE_HEIGHT = 0.02  # m above the table for the nut centre when released (success: < 5 cm)
 SQUARE_GRASP_DEPTH = 0.0  # m, eef target relative to the handle site height
-SQUARE_FINGER_YAW_OFFSET = np.pi / 2  # gripper yaw relative to the handle direction for a grasp across it
 SQUARE_XY_TOLERANCE = 0.005  # m, nut centre over the peg before lowering
 
 
@@ -57,14 +58,6 @@ class Waypoint:
     holding: bool = False  # the object must be in the gripper: an empty gripper restarts the plan
     on_enter: Optional[Callable[[], None]] = None
     steps: int = field(default=0, init=False)
-
-
-def _wrap_angle(angle: float, period: float = 2 * np.pi) -> float:
-    return (angle + period / 2) % period - period / 2
-
-
-def _yaw_of_matrix(rotation: np.ndarray) -> float:
-    return float(np.arctan2(rotation[1, 0], rotation[0, 0]))
 
 
 class RobosuitePickPlaceExpert(ScriptedExpert):
@@ -90,7 +83,7 @@ class RobosuitePickPlaceExpert(ScriptedExpert):
 
     def _eef_yaw(self) -> float:
         robot = self.sim_env.robots[0]
-        return _yaw_of_matrix(np.array(self._data.site_xmat[robot.eef_site_id["right"]]).reshape(3, 3))
+        return yaw_of_matrix(np.array(self._data.site_xmat[robot.eef_site_id["right"]]).reshape(3, 3))
 
     def _body_pos(self, body_id: int) -> np.ndarray:
         return np.array(self._data.body_xpos[body_id])
@@ -150,7 +143,7 @@ class RobosuitePickPlaceExpert(ScriptedExpert):
         action = np.zeros(ACTION_SIZE)
         action[:3] = np.clip(POSITION_GAIN * (stage.target() - self._eef()), -1.0, 1.0)
         if stage.yaw is not None:
-            action[YAW_INDEX] = np.clip(YAW_GAIN * _wrap_angle(stage.yaw() - self._eef_yaw()), -1.0, 1.0)
+            action[YAW_INDEX] = np.clip(YAW_GAIN * wrap_angle(stage.yaw() - self._eef_yaw()), -1.0, 1.0)
         action[-1] = stage.gripper
         return action
 
@@ -211,39 +204,22 @@ class SquareExpert(RobosuitePickPlaceExpert):
     """
 
     def _make_plan(self) -> list[Waypoint]:
-        env = self.sim_env
-        nut = env.nuts[env.nut_to_id["square"]]
-        handle_site = env.sim.model.site_name2id(nut.important_sites["handle"])
-        nut_id = env.obj_body_id[nut.name]
-        peg_id = env.peg1_body_id
-        peg = self._body_pos(peg_id)
-        table_z = env.table_offset[2]
-        handle = lambda: np.array(self._data.site_xpos[handle_site])  # noqa: E731
-        nut_pos = lambda: self._body_pos(nut_id)  # noqa: E731
-
-        def body_yaw(body_id: int) -> float:
-            return _yaw_of_matrix(np.array(self._data.body_xmat[body_id]).reshape(3, 3))
-
-        def handle_yaw() -> float:
-            # fingers close across the handle bar, which points from the nut centre to the handle
-            direction = handle() - nut_pos()
-            return self._eef_yaw() + _wrap_angle(
-                float(np.arctan2(direction[1], direction[0])) + SQUARE_FINGER_YAW_OFFSET - self._eef_yaw(), np.pi
-            )
-
-        def nut_aligned_yaw() -> float:
-            return self._eef_yaw() + _wrap_angle(body_yaw(peg_id) - body_yaw(nut_id), np.pi / 2)
+        geometry = SquareGeometry(self.sim_env)
+        peg = geometry.peg()
+        table_z = self.sim_env.table_offset[2]
+        handle_yaw = lambda: self._eef_yaw() + geometry.grasp_yaw_error()  # noqa: E731
+        nut_aligned_yaw = lambda: self._eef_yaw() + geometry.insertion_yaw_error()  # noqa: E731
 
         def nut_goal(height: float) -> Callable[[], np.ndarray]:
-            return lambda: self._eef() + np.array([peg[0], peg[1], table_z + height]) - nut_pos()
+            return lambda: self._eef() + np.array([peg[0], peg[1], table_z + height]) - geometry.nut()
 
-        above = lambda: handle() + np.array([0.0, 0.0, SQUARE_HOVER])  # noqa: E731
-        grasp = lambda: handle() + np.array([0.0, 0.0, SQUARE_GRASP_DEPTH])  # noqa: E731
+        above = lambda: geometry.handle() + np.array([0.0, 0.0, SQUARE_HOVER])  # noqa: E731
+        grasp = lambda: geometry.handle() + np.array([0.0, 0.0, SQUARE_GRASP_DEPTH])  # noqa: E731
         up = lambda: np.array([*self._memory["grasp_pos"][:2], table_z + SQUARE_CARRY_HEIGHT])  # noqa: E731
         over_peg, on_peg = nut_goal(SQUARE_CARRY_HEIGHT), nut_goal(SQUARE_PLACE_HEIGHT)
-        aligned = lambda: abs(_wrap_angle(handle_yaw() - self._eef_yaw(), np.pi)) < YAW_TOLERANCE  # noqa: E731
-        nut_over_peg = lambda: float(np.linalg.norm((nut_pos() - peg)[:2])) < SQUARE_XY_TOLERANCE  # noqa: E731
-        nut_turned = lambda: abs(_wrap_angle(body_yaw(peg_id) - body_yaw(nut_id), np.pi / 2)) < YAW_TOLERANCE  # noqa: E731
+        aligned = lambda: abs(geometry.grasp_yaw_error()) < YAW_TOLERANCE  # noqa: E731
+        nut_over_peg = lambda: float(np.linalg.norm((geometry.nut() - peg)[:2])) < SQUARE_XY_TOLERANCE  # noqa: E731
+        nut_turned = lambda: abs(geometry.insertion_yaw_error()) < YAW_TOLERANCE  # noqa: E731
 
         return [
             Waypoint(
