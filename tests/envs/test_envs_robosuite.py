@@ -117,7 +117,7 @@ def test_can_square_experts(env_id):
 @pytest.mark.slow
 def test_square_grasp_observation_extends_square_with_what_the_expert_servoes_on():
     from tts_gym.envs.experts import make_expert
-    from tts_gym.envs.rotation import wrap_angle
+    from tts_gym.envs.geometry import wrap_angle
     from tts_gym.envs.square_features import FEATURE_KEYS
 
     plain, grasp = gym.make("tts_gym/Square-v0"), gym.make("tts_gym/SquareGrasp-v0")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tts_gym.envs.rotation import wrap_angle, yaw_of_matrix
+from tts_gym.envs.geometry import eef_position, eef_yaw, wrap_angle, yaw_of_matrix
 
 FINGER_YAW_OFFSET = np.pi / 2  # gripper yaw relative to the handle direction for a grasp across the bar
 GRASP_SYMMETRY = 2  # grasp yaws repeat every 180 degrees
@@ -41,12 +41,7 @@ class SquareGeometry:
         return self.sim_env.sim.data
 
     def eef(self) -> np.ndarray:
-        robot = self.sim_env.robots[0]
-        return np.array(self._data.site_xpos[robot.eef_site_id["right"]])
-
-    def eef_yaw(self) -> float:
-        robot = self.sim_env.robots[0]
-        return yaw_of_matrix(np.array(self._data.site_xmat[robot.eef_site_id["right"]]).reshape(3, 3))
+        return eef_position(self.sim_env)
 
     def handle(self) -> np.ndarray:
         return np.array(self._data.site_xpos[self.handle_site])
@@ -64,7 +59,7 @@ class SquareGeometry:
         """Finger yaw across the handle bar minus the eef yaw, nearest of the two grasps."""
         direction = self.handle() - self.nut()
         finger_yaw = float(np.arctan2(direction[1], direction[0])) + FINGER_YAW_OFFSET
-        return wrap_angle(finger_yaw - self.eef_yaw(), 2 * np.pi / GRASP_SYMMETRY)
+        return wrap_angle(finger_yaw - eef_yaw(self.sim_env), 2 * np.pi / GRASP_SYMMETRY)
 
     def insertion_yaw_error(self) -> float:
         """Peg yaw minus nut yaw, nearest of the hole's four fits."""

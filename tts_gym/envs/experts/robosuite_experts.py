@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from tts_gym.envs.experts.base import ScriptedExpert
-from tts_gym.envs.rotation import wrap_angle, yaw_of_matrix
+from tts_gym.envs.geometry import eef_position, eef_yaw, wrap_angle
 from tts_gym.envs.square_features import SquareGeometry
 
 POSITION_GAIN = 10.0  # action units per metre of error (OSC delta input in [-1, 1])
@@ -78,12 +78,10 @@ class RobosuitePickPlaceExpert(ScriptedExpert):
         return self.sim_env.sim.data
 
     def _eef(self) -> np.ndarray:
-        robot = self.sim_env.robots[0]
-        return np.array(self._data.site_xpos[robot.eef_site_id["right"]])
+        return eef_position(self.sim_env)
 
     def _eef_yaw(self) -> float:
-        robot = self.sim_env.robots[0]
-        return yaw_of_matrix(np.array(self._data.site_xmat[robot.eef_site_id["right"]]).reshape(3, 3))
+        return eef_yaw(self.sim_env)
 
     def _body_pos(self, body_id: int) -> np.ndarray:
         return np.array(self._data.body_xpos[body_id])
