@@ -5,8 +5,8 @@ with step 0, interleaved in one process (medians), at each torch thread count as
 stage times of the inline pipeline (encode, prune, decode) and whether both variants give the same
 actions. Run it on an otherwise idle machine: the overlap needs a free core.
 
-    python benchmarks/planning_overlap.py --policy kitchen --sparsity 0.95 --threads 1 2 \
-        --rollouts outputs/rollouts/kitchen.h5 --out outputs/bench/planning_overlap.json
+    python benchmarks/planning_overlap.py --policy lift --sparsity 0.90 --sampler ddim --steps 16 --threads 1 2 \
+        --rollouts outputs/rollouts/lift.h5 --out outputs/bench/planning_overlap.json
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def stage_times(policy: SparseDiffusionPolicy, windows: list[np.ndarray], repeat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", default="kitchen")
-    parser.add_argument("--sparsity", type=float, default=0.95)
+    parser.add_argument("--policy", default="lift")
+    parser.add_argument("--sparsity", type=float, default=0.90)
     parser.add_argument("--sampler", default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])

@@ -6,12 +6,17 @@ dense and sparse under the same noise, and dense again under other noise (the po
 
     python benchmarks/sparse_vs_dense.py --policy outputs/policies/lift.pt \
         --planner outputs/pruners/v2/lift_ddim16_rho0.95.pt --rollouts outputs/rollouts/lift.h5 --first 250
+    python benchmarks/sparse_vs_dense.py --policy kitchen --method bac-0.90 --rollouts outputs/rollouts/kitchen.h5 \
+        --first 29 --count 3 --acts 20   # a static plan of `tts-gym bench`, calibrated on the other rollouts
 """
 from __future__ import annotations
 
 import argparse
 import json
 
+import numpy as np
+
+from tts_gym.evaluation.bench import select_methods, standard_methods
 from tts_gym.evaluation.evaluate import load_variant
 from tts_gym.evaluation.fidelity import paired_fidelity
 from tts_gym.sparsity.training.trajectories import TrajectoryStore
@@ -20,14 +25,23 @@ from tts_gym.sparsity.training.trajectories import TrajectoryStore
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", required=True)
-    parser.add_argument("--planner", required=True, help="planner file; dense runs under its sampler")
+    plan = parser.add_mutually_exclusive_group(required=True)
+    plan.add_argument("--planner", help="planner file; dense runs under its sampler")
+    plan.add_argument("--method", help="a static method of `tts-gym bench` (interval-N, bac-RHO, l2c-RHO)")
     parser.add_argument("--rollouts", required=True)
     parser.add_argument("--first", type=int, default=0, help="index of the first rollout used (keep it held out)")
     parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--acts", type=int, default=None, help="only the first N acts of each rollout")
     args = parser.parse_args()
-    sparse = load_variant(args.policy, planner_file=args.planner)
-    rollouts = TrajectoryStore(args.rollouts).load()[args.first: args.first + args.count]
-    print(json.dumps(paired_fidelity(sparse, rollouts), indent=2))
+    rollouts = TrajectoryStore(args.rollouts).load()
+    held_out = [windows[:args.acts] for windows in rollouts[args.first: args.first + args.count]]
+    if args.planner:
+        sparse = load_variant(args.policy, planner_file=args.planner)
+    else:
+        calibration = np.concatenate(rollouts[:args.first] + rollouts[args.first + args.count:])
+        dense = load_variant(args.policy)
+        sparse = select_methods(standard_methods(dense, calibration), [args.method])[0].build(dense)
+    print(json.dumps(paired_fidelity(sparse, held_out), indent=2))
 
 
 if __name__ == "__main__":

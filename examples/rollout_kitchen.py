@@ -1,7 +1,7 @@
 """Franka Kitchen at the fastest shipped configuration that keeps dense's success: videos, masks, speed.
 
     python examples/rollout_kitchen.py                       # 3 episodes, the configuration chosen below
-    python examples/rollout_kitchen.py --sparsity 0.90 --sampler ddim --steps 16   # a shipped pruner instead
+    python examples/rollout_kitchen.py --sparsity 0 --sampler ddim --steps 10      # another configuration instead
     python examples/rollout_kitchen.py --episodes 1 --max-steps 40 --no-video      # CI smoke run
 
 The configuration is chosen from what ``tts_gym/zoo/index.json`` records for Kitchen (``tts-gym zoo``):

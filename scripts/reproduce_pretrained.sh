@@ -8,7 +8,7 @@ OUT=${OUT:-outputs}
 THREADS=${THREADS:-2}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 # The inference choices each shipped file carries, chosen on validation seeds (step 5).
-choices() { case $1 in can) echo --action-steps 4 --temperature 0.5 ;;
+choices() { case $1 in can|square) echo --action-steps 4 --temperature 0.5 ;;
                        kitchen) echo --temporal-ensemble --ensemble-decay 0.1 --temperature 0.25 ;; esac; }
 
 # 1. demonstrations (scripted experts, per-seed perturbation on, seeds from 0; test seeds start at 100000).
@@ -27,6 +27,9 @@ python -m tts_gym.data.collect --env kitchen-ee-position --episodes 300 --noise 
 for env in kitchen lift square; do
   python -m tts_gym.data.collect --env $env --episodes 100 --noise 0.1 --out $OUT/data/$env.hdf5 --seed-start 0
 done
+# Square with the grasp features (docs/square.md): 150 + 150 demos, 4 + 10 min
+python -m tts_gym.data.collect --env square-grasp --episodes 150 --noise 0.1 --out $OUT/data/square_grasp.hdf5 --seed-start 0
+python -m tts_gym.data.collect --env square-grasp --episodes 150 --noise 0.1 --out $OUT/data/square_grasp_b.hdf5 --seed-start 1000
 python -m tts_gym.data.collect --env can --episodes 200 --noise 0.1 --out $OUT/data/can.hdf5 --seed-start 0  # 11 min
 
 # 2. dense DP-T (d=128, L=8, 4 heads; DDPM-100), EMA weights
@@ -43,76 +46,52 @@ tts-gym train --dataset $OUT/data/kitchenpos300_tail.hdf5 --config kitchen --epo
     --threads $THREADS --out $OUT/policies/kitchen.pt  # 14 min
 tts-gym train --dataset $OUT/data/lift.hdf5 --config robomimic --epochs 150 --threads $THREADS --out $OUT/policies/lift.pt   # 35 min
 tts-gym train --dataset $OUT/data/can.hdf5 --config robomimic --epochs 65 --threads $THREADS --out $OUT/policies/can.pt      # 107 min
-tts-gym train --dataset $OUT/data/square.hdf5 --config robomimic --epochs 120 --threads $THREADS --out $OUT/policies/square.pt  # 87 min
+tts-gym train --dataset $OUT/data/square.hdf5 --config robomimic --epochs 120 --threads $THREADS --out $OUT/policies/square23.pt  # 87 min
+# widened to the 30-d observation (the grasp features start at zero), then fine-tuned on 150, then 300 demos
+tts-gym train --dataset $OUT/data/square_grasp.hdf5 --config robomimic --epochs 40 --seed 0 --init $OUT/policies/square23.pt \
+    --threads $THREADS --out $OUT/policies/square_grasp.pt  # 27 min
+tts-gym train --dataset $OUT/data/square_grasp.hdf5 $OUT/data/square_grasp_b.hdf5 --config robomimic --epochs 25 --seed 1 \
+    --init $OUT/policies/square_grasp.pt --threads $THREADS --out $OUT/policies/square.pt  # 37 min
 
-# 3. reference trajectories: dense DDIM-16 rollouts on training seeds (the windows barely depend on the sampler)
-tts-gym record-rollouts --policy $OUT/policies/kitchen59.pt --episodes 32 --envs 4 --out $OUT/rollouts/kitchen59.h5
-tts-gym record-rollouts --policy $OUT/policies/lift.pt --episodes 300 --out $OUT/rollouts/lift.h5
-tts-gym record-rollouts --policy $OUT/policies/can.pt --episodes 60 --envs 4 --out $OUT/rollouts/can.h5
-tts-gym record-rollouts --policy $OUT/policies/square.pt --episodes 16 --envs 4 --out $OUT/rollouts/square.h5  # BAC/L2C calibration (no pruner yet)
-
-# 4. pruners (omni-reuse). One trained per sampler at rho 0.95; the other targets are the same pruner
-#    moved by its compute-logit offset (--recalibrate). The DDPM-100 pruner starts from the DDIM-16 one.
-P=$OUT/pruners
-# Kitchen: the DDIM-16 pruner was first trained for the 59-d policy at rho 0.90 (3 epochs, then 15 more
-# from it: ~21 min), then 14 minutes under temperature 0.5 on rollouts recorded under it; for the shipped
-# 62-d velocity policy it was trained 14 more minutes under the shipped choices (ensemble, temperature
-# 0.25) on rollouts recorded under them (--init takes a pruner of other weights of the same shape), and
-# for the shipped position policy 14 more on its own rollouts, then moved to 0.80 and 0.95. The
-# shipped Kitchen policy has no DDPM-100 pruner yet.
-K59=$OUT/policies/kitchen59.pt
-tts-gym train-pruner --policy $K59 --rollouts $OUT/rollouts/kitchen59.h5 --rho 0.90 \
-    --sampler ddim --steps 16 --epochs 3 --out $P/kitchen59_ddim16_rho0.90_e3.pt --threads $THREADS
-tts-gym train-pruner --policy $K59 --rollouts $OUT/rollouts/kitchen59.h5 --rho 0.90 \
-    --sampler ddim --steps 16 --epochs 15 --init $P/kitchen59_ddim16_rho0.90_e3.pt --out $P/kitchen59_ddim16_rho0.90.pt --threads $THREADS
-tts-gym record-rollouts --policy $K59 --temperature 0.5 --episodes 32 --envs 4 --out $OUT/rollouts/kitchen59_T0.5.h5
-tts-gym train-pruner --policy $K59 --temperature 0.5 --rollouts $OUT/rollouts/kitchen59_T0.5.h5 --rho 0.90 \
-    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchen59_ddim16_rho0.90.pt \
-    --out $P/kitchen59_ddim16_rho0.90_T0.5.pt --threads $THREADS
-KV=$OUT/policies/kitchen_velocity.pt
-tts-gym record-rollouts --policy $KV $(choices kitchen) --episodes 32 --envs 4 --out $OUT/rollouts/kitchen_velocity.h5  # 2.5 min
-tts-gym train-pruner --policy $KV $(choices kitchen) --rollouts $OUT/rollouts/kitchen_velocity.h5 --rho 0.90 \
-    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchen59_ddim16_rho0.90_T0.5.pt \
-    --out $P/kitchenvel_ddim16_rho0.90.pt --threads $THREADS
-tts-gym record-rollouts --policy $OUT/policies/kitchen.pt $(choices kitchen) --episodes 32 --envs 4 --out $OUT/rollouts/kitchen.h5  # 2.5 min
-tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --rho 0.90 \
-    --sampler ddim --steps 16 --epochs 15 --max-minutes 14 --init $P/kitchenvel_ddim16_rho0.90.pt \
-    --out $P/kitchen_ddim16_rho0.90.pt --threads $THREADS
-for rho in 0.80 0.95; do
-  tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --rho $rho \
-      --sampler ddim --steps 16 --recalibrate $P/kitchen_ddim16_rho0.90.pt --out $P/kitchen_ddim16_rho$rho.pt
+# 3. reference trajectories: dense rollouts on training seeds (the windows barely depend on the sampler)
+tts-gym record-rollouts --policy $OUT/policies/lift.pt --episodes 300 --out $OUT/rollouts/lift_ddpm300.h5
+for task in lift can square; do
+  episodes=$([ $task = lift ] && echo 240 || echo 60)
+  tts-gym record-rollouts --policy $OUT/policies/$task.pt $(choices $task) --sampler ddim --steps 16 --episodes $episodes \
+      --envs 4 --out $OUT/rollouts/$task.h5  # 6 min each
 done
-tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --rho 0.95 --segment-frames 5 \
-    --sampler ddim --steps 16 --epochs 12 --max-minutes 45 --out $P/lift_ddim16_rho0.95.pt --threads $THREADS
-tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --rho 0.95 --segment-frames 5 \
-    --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 40 --init $P/lift_ddim16_rho0.95.pt \
-    --out $P/lift_ddpm100_rho0.95.pt --threads $THREADS
-tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.h5 --rho 0.95 \
-    --sampler ddim --steps 16 --epochs 10 --max-minutes 40 --out $P/can_ddim16_rho0.95.pt --threads $THREADS
-tts-gym train-pruner --policy $OUT/policies/can.pt --rollouts $OUT/rollouts/can.h5 --rho 0.95 --segment-frames 5 \
-    --sampler ddpm --steps 100 --epochs 4 --batch-size 4 --max-minutes 30 --init $P/can_ddim16_rho0.95.pt \
-    --out $P/can_ddpm100_rho0.95.pt --threads $THREADS
-for task in lift can; do
-  frames=$([ $task = lift ] && echo 5 || echo 6)
-  for sampler in ddim16 ddpm100; do
-    [ -f $P/${task}_${sampler}_rho0.95.pt ] || continue
-    for rho in 0.80 0.90; do
-      tts-gym train-pruner --policy $OUT/policies/$task.pt --rollouts $OUT/rollouts/$task.h5 --rho $rho \
-          --segment-frames $frames --recalibrate $P/${task}_${sampler}_rho0.95.pt --out $P/${task}_${sampler}_rho$rho.pt
-    done
-  done
+
+# 4. pruners (omni-reuse). Each starts at BAC's plan for its target (the default --init-plan bac) and is
+#    shipped only if it keeps dense's success on the test seeds (step 5); Kitchen ships none (BENCHMARKS.md).
+#    Lift's DDIM-16 pruner is older: trained at rho 0.95 from scratch, then moved to 0.80 and 0.90.
+P=$OUT/pruners
+tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift_ddpm300.h5 --rho 0.95 --segment-frames 5 \
+    --init-plan none --all-actions --sampler ddim --steps 16 --epochs 12 --max-minutes 45 --out $P/lift_ddim16_rho0.95.pt --threads $THREADS
+for rho in 0.80 0.90; do
+  tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift_ddpm300.h5 --rho $rho --segment-frames 5 \
+      --recalibrate $P/lift_ddim16_rho0.95.pt --out $P/lift_ddim16_rho$rho.pt
+done
+for task in lift can square; do  # DDIM-2 at rho 0.95: step 1 starts fully reused; 4-5 min each
+  tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddim --steps 2 \
+      --rho 0.95 --segment-frames 8 --batch-size 8 --epochs 20 --max-minutes 5 --threads 1 --out $P/${task}_ddim2_rho0.95.pt
+done
+# DDPM-100 at rho 0.90: 4 gated steps per act, 45-50 min each (Lift's keeps dense's success; rerunning resumes)
+for task in lift; do
+  tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddpm --steps 100 \
+      --rho 0.9 --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 20 --max-minutes 45 --threads 1 \
+      --out $P/${task}_ddpm100_rho0.90.pt
 done
 
 # 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed).
 #    The inference choices were made on validation seeds 200000+ (tts-gym eval ... --action-steps N |
 #    --temperature T | --temporal-ensemble --ensemble-decay M --seed-start 200000): Can runs 4 actions per
-#    chunk at temperature 0.5; Kitchen ensembles its chunks (decay 0.1) at temperature 0.25; the others run
+#    chunk at temperature 0.5, as does Square; Kitchen ensembles its chunks (decay 0.1) at temperature 0.25; the others run
 #    8 at temperature 1 (choices(), at the top). The shipped files carry them (ship policy with the same flags).
 for task in kitchen lift can square; do
   tts-gym eval --policy $OUT/policies/$task.pt $(choices $task) --episodes 50 --envs 4 --out $OUT/eval/${task}_ddpm100_dense
   tts-gym eval --policy $OUT/policies/$task.pt $(choices $task) --sampler ddim --steps 16 --episodes 50 --envs 4 --out $OUT/eval/${task}_ddim16_dense
   for planner in $P/${task}_*_rho*.pt; do
-    [ -f "$planner" ] || continue  # Square has no pruner yet
+    [ -f "$planner" ] || continue
     tts-gym eval --policy $OUT/policies/$task.pt $(choices $task) --planner $planner --episodes 50 --envs 4 \
         --out $OUT/eval/${task}_$(basename $planner .pt)
   done

@@ -40,6 +40,17 @@ def test_results_for_an_unshipped_variant_are_refused_unchanged(index, tmp_path)
     assert index.read_text() == before
 
 
+def test_withdrawing_a_pruner_removes_its_file_and_entry_only(index, tmp_path, monkeypatch):
+    monkeypatch.setattr(ship, "HERE", tmp_path)
+    (tmp_path / "x.pt").write_bytes(b"pruner")
+    with pytest.raises(ValueError, match="no variant"):
+        ship.withdraw_pruner("kitchen", 0.9, "ddpm", 100)
+    assert (tmp_path / "x.pt").is_file()
+    assert ship.withdraw_pruner("kitchen", 0.95, "ddpm", 100)["file"] == "x.pt"
+    entry = json.loads(index.read_text())["policies"]["kitchen"]
+    assert entry["variants"] == [] and entry["file"] == "kitchen.pt" and not (tmp_path / "x.pt").exists()
+
+
 def test_new_weights_under_a_shipped_name_drop_its_results_and_pruners(tmp_path, monkeypatch):
     monkeypatch.setattr(ship, "HERE", tmp_path / "zoo")
     monkeypatch.setattr(ship, "INDEX", tmp_path / "zoo" / "index.json")

@@ -6,6 +6,7 @@
     python -m tts_gym.zoo.ship pruner --name kitchen --file outputs/pruners/kitchen_ddpm100_095.pt \\
         --sparsity 0.95 --sampler ddpm --steps 100 --recipe "..." --results .../summary.json
     python -m tts_gym.zoo.ship results --name kitchen [--sparsity 0.95] --results .../summary.json
+    python -m tts_gym.zoo.ship withdraw --name can --sparsity 0.90 --sampler ddim --steps 16
 """
 from __future__ import annotations
 
@@ -143,10 +144,26 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
     return target
 
 
+def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int) -> dict:
+    """Remove a shipped pruner (its file and its index entry): one measured below dense's success
+    should not be what ``from_pretrained(..., sparsity=...)`` hands a user. Returns the removed
+    entry, whose recipe and results say how to rebuild and what it measured."""
+    index = _index()
+    if name not in index["policies"]:
+        raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
+    entry = index["policies"][name]
+    removed = find_variant(name, entry, sparsity, sampler, steps)
+    entry["variants"] = [v for v in entry["variants"] if v is not removed]
+    write_json(INDEX, index)
+    (HERE / removed["file"]).unlink(missing_ok=True)
+    return removed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["policy", "pruner", "results"],
-                        help="results: only record --results for a shipped policy (with --sparsity: its pruner)")
+    parser.add_argument("kind", choices=["policy", "pruner", "results", "withdraw"],
+                        help="results: only record --results for a shipped policy (with --sparsity: its pruner); "
+                             "withdraw: remove the pruner --sparsity --sampler --steps")
     parser.add_argument("--name", required=True)
     parser.add_argument("--file", help="the trained file to ship (policy, pruner)")
     parser.add_argument("--recipe", help="the commands that reproduce the file (policy, pruner)")
@@ -161,6 +178,12 @@ def main() -> None:
         if not args.results:
             parser.error("results needs --results")
         record_results(args.name, args.results, args.sparsity)
+        return
+    if args.kind == "withdraw":
+        if args.sparsity is None:
+            parser.error("withdraw needs --sparsity (and --sampler, --steps)")
+        removed = withdraw_pruner(args.name, args.sparsity, args.sampler, args.steps)
+        print(f"withdrew {removed['file']} (success {(removed.get('results') or {}).get('success_rate')})")
         return
     if not (args.file and args.recipe):
         parser.error(f"{args.kind} needs --file and --recipe")
