@@ -16,7 +16,7 @@ from tts_gym.evaluation.evaluate import TEST_SEED_START
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=2)
-    parser.add_argument("--sparsity", type=float, default=None, help="shipped pruner target, e.g. 0.95")
+    parser.add_argument("--sparsity", type=float, default=None, help="a shipped DDPM-100 pruner target, e.g. 0.9 (tts-gym zoo lists them)")
     parser.add_argument("--max-steps", type=int, default=400)
     args = parser.parse_args()
 

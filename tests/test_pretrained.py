@@ -10,7 +10,7 @@ import torch
 import tts_gym
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.evaluation.evaluate import load_variant
-from tts_gym.zoo import HERE
+from tts_gym.zoo import DEFAULT_SAMPLER, DEFAULT_STEPS, HERE
 
 SHIPPED = tts_gym.pretrained()
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +63,22 @@ def test_rollout_kitchen_example_short_mode(tmp_path):
     assert "faster" in done.stdout and (tmp_path / "masks.png").is_file() and list(tmp_path.glob("rollout_*.mp4"))
 
 
+def _shipped_default_sampler_pruner(name):
+    """The examples load pruners under the default sampler; test with one the zoo ships, or dense."""
+    variants = SHIPPED.get(name, {}).get("variants", [])
+    found = [v for v in variants if (v["sampler"], v["steps"]) == (DEFAULT_SAMPLER, DEFAULT_STEPS)]
+    return ["--sparsity", str(found[0]["sparsity"])] if found else []
+
+
+LIFT_PRUNER = _shipped_default_sampler_pruner("lift")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif("lift" not in SHIPPED, reason="lift policy not shipped")
 @pytest.mark.parametrize("script, flags, expect", [
     ("own_loop.py", ["--episodes", "1", "--max-steps", "80"], "episode 0:"),
-    ("vector_rollout.py", ["--envs", "2", "--steps", "16", "--sparsity", "0.8"], "2 envs, 16 steps"),
-    ("sb3_evaluate.py", ["--envs", "2", "--episodes", "2", "--sparsity", "0.8", "--max-steps", "60"], "mean reward"),
+    ("vector_rollout.py", ["--envs", "2", "--steps", "16", *LIFT_PRUNER], "2 envs, 16 steps"),
+    ("sb3_evaluate.py", ["--envs", "2", "--episodes", "2", *LIFT_PRUNER, "--max-steps", "60"], "mean reward"),
 ])
 def test_lift_examples_short_mode(script, flags, expect):
     done = subprocess.run([sys.executable, str(ROOT / "examples" / script), *flags],
