@@ -75,6 +75,9 @@ for task in lift can square; do  # DDIM-2 at rho 0.95: step 1 starts fully reuse
   tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddim --steps 2 \
       --rho 0.95 --segment-frames 8 --batch-size 8 --epochs 20 --max-minutes 5 --threads 1 --out $P/${task}_ddim2_rho0.95.pt
 done
+# DDIM-16 at rho 0.80 for Can (BAC's plan alone keeps 0.02 there): 12 min
+tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddim --steps 16 \
+    --rho 0.8 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/can_ddim16_rho0.80.pt
 # DDPM-100 at rho 0.90: 4 gated steps per act, 45-50 min each (Lift's keeps dense's success; rerunning resumes)
 for task in lift; do
   tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddpm --steps 100 \
