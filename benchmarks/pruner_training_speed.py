@@ -1,19 +1,25 @@
-"""How many pruner-training batches this CPU gets per minute, before and after the cheap recipe.
+"""How many acts a pruner trains on per minute on this CPU, with the plain step and the cheap recipe.
 
-``full`` is the plain trajectory-level step: every act recomputes its dense reference and
-differentiates every denoising step (every block computed). ``cheap`` is the default recipe: each
-segment's dense references computed once (fixed noise per segment; timed here after they are
-cached, as from the second epoch on) and only ``--gated-steps`` random steps differentiated, the
-others running the hard plan. Both start from the same static plan and are timed interleaved, batch
-by batch, in one process.
+``plain`` is the trajectory-level step as first written: every batch starts its lanes with a dense
+act (fills R), every act recomputes its dense reference and differentiates every denoising step
+(every block computed). ``cheap`` is the default recipe of ``tts-gym train-pruner``: R carries across batches (a dense act only
+where a rollout starts), each act's dense reference is computed once (fixed noise per act; timed
+here after it is cached, as from the second epoch on) and only ``--gated-steps`` random steps are
+differentiated, the others running the hard plan. Both start from the same static plan and play the
+same batches (lanes of consecutive acts), each in a fresh process, one after the other on a quiet
+machine (in one process, the plain step's large autograd graphs leave the allocator in a state that
+slows the cheap step by about 1.5x); the first batch of each, where every lane starts dense, is run
+untimed.
 
-    python benchmarks/pruner_training_speed.py --policy kitchen --rollouts outputs/rollouts/kitchen.h5 \
-        --sampler ddpm --steps 100 --batches 3 --out outputs/bench/pruner_training_speed_ddpm100.json
+    python benchmarks/pruner_training_speed.py --policy can --rollouts outputs/rollouts/can.h5 \
+        --sampler ddpm --steps 100 --batches 3 --threads 1 --out outputs/bench/pruner_training_speed_ddpm100.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +34,39 @@ from tts_gym.sparsity.training.trainer import PrunerTrainer
 from tts_gym.sparsity.training.trajectories import TrajectoryStore
 
 
+def recipes(gated_steps: int) -> dict[str, dict]:
+    return {"plain": dict(gated_steps=0, carry_rollout_cache=False),
+            "cheap": dict(gated_steps=gated_steps, carry_rollout_cache=True)}
+
+
+def time_recipe(args: argparse.Namespace) -> dict:
+    """Seconds per batch and trained acts per minute of ``args.recipe``, its first batch untimed."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
+    config = PrunerTrainConfig(rho=args.rho, batch_size=args.batch_size, segment_frames=args.segment_frames,
+                               **recipes(args.gated_steps)[args.recipe])
+    seconds, trained = [], 0  # trained: acts that took an optimiser step (not dense)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = PrunerTrainer(policy, TrajectoryStore(args.rollouts).load(), config, Path(run_dir))
+        if args.recipe == "cheap":  # its references cached, as from the second epoch on
+            rollouts, frames = trainer.lanes.deal(0)
+            played = np.s_[:, :(args.batches + 1) * args.segment_frames]
+            later = frames[played] > 0
+            trainer.dense_references(rollouts[played][later], frames[played][later])
+        for index in range(args.batches + 1):
+            if args.recipe == "plain":
+                trainer.references.clear()  # every act recomputes its reference
+            start = time.perf_counter()
+            row = trainer.train_batch(0, index, np.random.default_rng(index))
+            if index:
+                seconds.append(time.perf_counter() - start)
+                trained += args.batch_size * args.segment_frames - row["dense_acts"]
+    total = float(np.sum(seconds))
+    return {"seconds_per_batch": total / len(seconds), "batches_per_minute": 60 * len(seconds) / total,
+            "trained_acts_per_minute": 60 * trained / total, "threads": torch.get_num_threads()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", required=True)
@@ -36,40 +75,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rho", type=float, default=0.9)
     parser.add_argument("--batch-size", type=int, default=PrunerTrainConfig.batch_size)
-    parser.add_argument("--segment-frames", type=int, default=8)
+    parser.add_argument("--segment-frames", type=int, default=PrunerTrainConfig.segment_frames)
     parser.add_argument("--gated-steps", type=int, default=4)
     parser.add_argument("--batches", type=int, default=3, help="timed batches per recipe")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--recipe", choices=list(recipes(0)), default=None, help="time this one only, in this process")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
-    trajectories = TrajectoryStore(args.rollouts).load()
-    recipes = {"full": dict(gated_steps=0), "cheap": dict(gated_steps=args.gated_steps)}
-    trainers, seconds = {}, {name: [] for name in recipes}
-    with tempfile.TemporaryDirectory() as run_dir:
-        for name, overrides in recipes.items():
-            config = PrunerTrainConfig(rho=args.rho, batch_size=args.batch_size, segment_frames=args.segment_frames,
-                                       **overrides)
-            trainers[name] = PrunerTrainer(policy, trajectories, config, Path(run_dir) / name)
-        picks = [np.arange(i * args.batch_size, (i + 1) * args.batch_size) for i in range(args.batches)]
-        trainers["cheap"].dense_references(np.concatenate(picks))  # cached, as after the first epoch
-        for i, pick in enumerate(picks):
-            for name, trainer in trainers.items():
-                if name == "full":
-                    trainer.references.clear()  # every act recomputes its reference
-                start = time.perf_counter()
-                trainer.train_segment(pick, np.random.default_rng(i))
-                seconds[name].append(time.perf_counter() - start)
-    acts = args.batch_size * (args.segment_frames - 1)
+    if args.recipe:
+        print(json.dumps(time_recipe(args)))
+        return
     result = {"policy": args.policy, "sampler": f"{args.sampler}-{args.steps}", "batch_size": args.batch_size,
-              "segment_frames": args.segment_frames, "gated_steps": args.gated_steps, "threads": torch.get_num_threads()}
-    for name, times in seconds.items():
-        median = float(np.median(times))
-        result[name] = {"seconds_per_batch": median, "batches_per_minute": 60 / median,
-                        "sparse_acts_per_minute": 60 * acts / median}
-    result["speedup"] = result["full"]["seconds_per_batch"] / result["cheap"]["seconds_per_batch"]
+              "segment_frames": args.segment_frames, "gated_steps": args.gated_steps}
+    for name in recipes(args.gated_steps):  # each in a fresh process: nothing one leaves slows the other
+        flags = [a for a in sys.argv[1:] if a != "--out" and a != args.out]
+        done = subprocess.run([sys.executable, __file__, *flags, "--recipe", name], check=True,
+                              capture_output=True, text=True)
+        result[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["speedup"] = result["cheap"]["trained_acts_per_minute"] / result["plain"]["trained_acts_per_minute"]
     print(json.dumps(result, indent=2))
     if args.out:
         write_json(args.out, result)

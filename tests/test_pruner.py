@@ -191,7 +191,7 @@ def test_recalibration_moves_a_trained_pruner_to_another_target(tmp_path):
     trainer = PrunerTrainer(policy, rollouts, PrunerTrainConfig(rho=0.8, epochs=1, batch_size=4, segment_frames=3),
                             tmp_path)
     trainer.train(progress=False)
-    moved = recalibrated(trainer.sparse_policy(), rollouts, rho=0.5, segment_frames=3)
+    moved = recalibrated(trainer.sparse_policy(), rollouts, rho=0.5)
     assert abs(free_sparsity(moved, rollouts) - 0.5) <= 0.05
 
 
@@ -271,14 +271,13 @@ def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_
 def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
     """After 0 training steps the pruner's plan and chunks are BAC's at the same reuse."""
     from tts_gym.sparsity.planners import FixedPlanner
-    from tts_gym.sparsity.training.trainer import static_plan
+    from tts_gym.sparsity.training.trainer import spread, static_plan
 
     policy = tiny_policy()
     rollouts = trajectories()
     config = PrunerTrainConfig(rho=0.75, epochs=1, batch_size=3, segment_frames=3, calibration_windows=4)
     trainer = PrunerTrainer(policy, rollouts, config, tmp_path / "run")
-    spread = np.linspace(0, len(trainer.segments) - 1, 4).round().astype(int)
-    bac = static_plan(policy, trainer.segments[spread, 1], 0.75, "bac")
+    bac = static_plan(policy, spread(trainer.planned_windows, 4), 0.75, "bac")
     assert 0 < (bac != Decision.COMPUTE).mean() < 1
     untrained = trainer.sparse_policy()
     static = policy.with_planner(FixedPlanner(bac))
@@ -321,8 +320,8 @@ def test_executed_action_weights_match_what_the_queue_executes():
 
 
 def test_cached_references_equal_recomputed_ones(tmp_path):
-    """A segment's noise is fixed, so its dense references are computed once, kept across a resume,
-    and equal a fresh dense run under that noise."""
+    """An act's noise is fixed, so its dense reference is computed once, kept across a resume, and
+    equals a fresh dense run under that noise."""
     from tts_gym.sparsity.cache import ResidualCache
     from tts_gym.sparsity.plan import dense_plan
 
@@ -330,21 +329,66 @@ def test_cached_references_equal_recomputed_ones(tmp_path):
     config = PrunerTrainConfig(epochs=2, batch_size=3, segment_frames=3, calibration_windows=4)
     trainer = PrunerTrainer(policy, trajectories(), config, tmp_path / "run")
     trainer.train(progress=False, max_batches=2)
-    cached = trainer.dense_references(np.arange(len(trainer.segments)))
+    assert trainer.references
     trainer.save_state()
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
-    for index in (0, len(trainer.segments) - 1):
-        generator = trainer.segment_noise(np.array([index]))
-        for f in range(config.segment_frames):
-            sample, noise = policy.draw_noise(1, generator)
-            if f:
-                memory = policy.encode(trainer.segments[index, f][None])
-                fresh = policy.executor.run(memory, dense_plan(1, steps, blocks), sample, noise, ResidualCache(steps, blocks))
-                torch.testing.assert_close(cached[index, f - 1], fresh[0])
+    keys = sorted(trainer.references)
+    for rollout, frame in (keys[0], keys[-1]):
+        sample, noise = policy.draw_noise(1, trainer.act_noise([rollout], [frame]))
+        memory = policy.encode(trajectories()[rollout][frame][None])
+        fresh = policy.executor.run(memory, dense_plan(1, steps, blocks), sample, noise, ResidualCache(steps, blocks))
+        torch.testing.assert_close(trainer.references[rollout, frame], fresh[0])
     resumed = PrunerTrainer(policy, trajectories(), config, tmp_path / "run")
     assert resumed.try_resume() and len(resumed.references) == len(trainer.references)
-    for index, chunks in trainer.references.items():
-        torch.testing.assert_close(resumed.references[index], chunks)
+    for key, chunk in trainer.references.items():
+        torch.testing.assert_close(resumed.references[key], chunk)
+
+
+def test_lanes_play_each_rollout_whole_and_in_order():
+    from tts_gym.sparsity.training.lanes import RolloutLanes
+
+    rollouts = [np.full((n, 2, OBS_DIM), i, np.float32) for i, n in enumerate((5, 9, 3, 7, 4))]
+    lanes = RolloutLanes(rollouts, lanes=2, frames=3, seed=1)
+    for epoch in range(3):
+        played, frames = lanes.deal(epoch)
+        assert played.shape == frames.shape and played.shape[1] % 3 == 0
+        assert lanes.batches(epoch) == played.shape[1] // 3 >= 4  # 28 acts over 2 lanes: at least 12 each
+        pairs = {(r, f) for r, f in zip(played.ravel(), frames.ravel())}
+        assert len(pairs) == played.size  # no act twice
+        for lane_rollouts, lane_frames in zip(played, frames):
+            starts = np.flatnonzero(lane_frames == 0)
+            assert starts[0] == 0  # a lane starts with a rollout's first act
+            for a in range(1, len(lane_frames)):  # then plays each rollout to its end
+                if lane_frames[a]:
+                    assert lane_rollouts[a] == lane_rollouts[a - 1] and lane_frames[a] == lane_frames[a - 1] + 1
+                else:
+                    assert lane_frames[a - 1] == len(rollouts[lane_rollouts[a - 1]]) - 1
+        rows, cols = lanes.batch(epoch, 1)
+        np.testing.assert_array_equal(lanes.windows(rows, cols)[..., 0, 0], rows)
+    assert not np.array_equal(lanes.deal(0)[0], lanes.deal(1)[0])  # dealt afresh per epoch
+    with pytest.raises(ValueError, match="cannot fill 6 lanes"):
+        RolloutLanes(rollouts, lanes=6, frames=3)
+    with pytest.raises(IndexError, match="batches"):
+        lanes.batch(0, lanes.batches(0))
+
+
+def test_rollout_cache_carries_across_batches(tmp_path):
+    """Carried, a dense act is paid once per rollout; reset, once per lane and batch."""
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    rollouts = trajectories(n=4, frames=12)
+    dense = {}
+    for carry in (True, False):
+        config = PrunerTrainConfig(epochs=1, batch_size=2, segment_frames=3, carry_rollout_cache=carry,
+                                   calibration_windows=4)
+        trainer = PrunerTrainer(policy, rollouts, config, tmp_path / str(carry))
+        history = trainer.train(progress=False)
+        played, frames = trainer.lanes.deal(0)
+        assert len(history) == played.shape[1] // 3 == 8
+        dense[carry] = sum(row["dense_acts"] for row in history)
+        assert dense[carry] == (frames == 0).sum() + (0 if carry else frames[:, 3::3].astype(bool).sum())
+    assert dense[True] == 4 and dense[False] == 16
+    with pytest.raises(ValueError, match="segment_frames"):
+        PrunerTrainConfig(segment_frames=1, carry_rollout_cache=False)
 
 
 def test_gated_steps_change_only_which_gates_learn(tmp_path):

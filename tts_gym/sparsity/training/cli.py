@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_inference_arguments(parser)  # the choices the pruner is trained under (default: the policy's)
     parser.add_argument("--epochs", type=int, default=PrunerTrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=PrunerTrainConfig.batch_size)
-    parser.add_argument("--segment-frames", type=int, default=PrunerTrainConfig.segment_frames)
+    parser.add_argument("--segment-frames", type=int, default=PrunerTrainConfig.segment_frames,
+                        help="consecutive acts of each rollout lane per batch (one optimiser step each)")
+    parser.add_argument("--reset-each-batch", action="store_true",
+                        help="start every batch's lanes with a dense act instead of carrying the rollout cache R")
     parser.add_argument("--lr", type=float, default=PrunerTrainConfig.learning_rate)
     parser.add_argument("--prior-lr", type=float, default=PrunerTrainConfig.prior_learning_rate,
                         help="learning rate of the prior table (per-decision logits)")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     trajectories = TrajectoryStore(args.rollouts).load()[: args.max_rollouts]
     if args.recalibrate:
         source = load_variant(args.policy, planner_file=args.recalibrate, **inference_arguments(args))
-        moved = recalibrated(source, trajectories, args.rho, args.segment_frames)
+        moved = recalibrated(source, trajectories, args.rho)
         metadata = {**source.metadata.get("planner", {}), "recalibrated_from": str(args.recalibrate),
                     "rho": args.rho, "compute_offset": moved.planner.compute_offset}
         moved.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         prior_learning_rate=args.prior_lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
         init_plan=args.init_plan, gated_steps=args.gated_steps, executed_weighting=not args.all_actions,
+        carry_rollout_cache=not args.reset_each_batch,
     )
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_run")

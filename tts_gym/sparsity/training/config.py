@@ -18,6 +18,8 @@ class PrunerTrainConfig:
     interval reuse), so training starts from the best cheap schedule instead of from "compute
     everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
     compute every block for their gates' gradients, the rest run the hard plan as inference does.
+    ``carry_rollout_cache`` keeps each lane's rollout cache R from one batch to the next, so only a
+    rollout's first act is dense; off, every batch starts its lanes dense, as after a reset.
     """
 
     strategy: str = "omni"
@@ -27,21 +29,23 @@ class PrunerTrainConfig:
     prior_learning_rate: float = 1e-2  # the prior table's: each entry is one decision, not shared
     epochs: int = 20
     batch_size: int = 8  # rollouts trained side by side
-    segment_frames: int = 6  # consecutive acts per training segment (the first one dense, fills R)
+    segment_frames: int = 6  # consecutive acts of each lane per batch (one optimiser step each)
     width: int = 32
     n_head: int = 2
     ffn_mult: int = 4
     seed: int = 0
     init_plan: str = "bac"  # the static plan the pruner starts at (its prior table); "none": no prior
     calibration_windows: int = 16  # observation windows BAC's similarity matrices are measured on
-    gated_steps: int = 0  # denoising steps whose gates get a gradient per act (0: every step)
+    gated_steps: int = 4  # denoising steps whose gates get a gradient per act (0: every step)
     executed_weighting: bool = True  # weight the fidelity term by what the action queue executes
+    carry_rollout_cache: bool = True  # R carries across batches (dense act once per rollout), else per batch
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"rho must be in (0, 1), got {self.rho}")
-        if self.segment_frames < 2:
-            raise ValueError("segment_frames must be >= 2 (one dense act to fill R, then sparse ones)")
+        if self.segment_frames < (1 if self.carry_rollout_cache else 2):
+            raise ValueError("segment_frames must be >= 1, or >= 2 when R does not carry across batches "
+                             "(one dense act to fill R, then sparse ones)")
         for name in ("epochs", "batch_size", "width", "calibration_windows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PrunerTrainConfig.{name} must be >= 1")

@@ -1,16 +1,17 @@
 """Trajectory-level pruner training with the backbone frozen.
 
-Rollouts are cut into segments of consecutive acts, trained side by side. In a segment the first
-act is dense (as after a reset: it fills the rollout cache R); every later act runs the pruner,
-executes its straight-through gates, and is compared with the dense chunk computed from the *same*
-initial and per-step noise, so the loss measures only what sparsity changes. R carries from act to
-act through the segment (values, not gradients), so the pruner learns on the caches its own
-earlier choices left behind.
+Recorded rollouts are replayed side by side in lanes (see ``lanes``), a batch being a few
+consecutive acts of every lane. A rollout's first act is dense (it fills the rollout cache R);
+every later act runs the pruner, executes its straight-through gates, and is compared with the
+dense chunk computed from the *same* initial and per-step noise, so the loss measures only what
+sparsity changes. R carries from act to act and from batch to batch (values, not gradients), so
+the pruner learns on the caches its own earlier choices left behind, as at inference.
 
-Three things make it fit a 2-core CPU and aim it at what matters. The pruner starts at the best
+Four things make it fit a 2-core CPU and aim it at what matters. The pruner starts at the best
 static plan of its target reuse (its prior table, see ``Pruner.start_from_plan``): before any step it
-*is* that plan. Each segment's noise is fixed (one stream per segment), so its dense reference chunks
-are computed once and reused every epoch. And only ``gated_steps`` random denoising steps of an act
+*is* that plan. The noise of each recorded act is fixed (one stream per act), so its dense reference
+chunk is computed once and reused every epoch. Carrying R across batches makes a dense act one per
+rollout instead of one per batch. And only ``gated_steps`` random denoising steps of an act
 differentiate their gates, the others run the hard plan, computing only what it computes. The
 fidelity term counts each predicted action by how much of it the action queue executes.
 """
@@ -36,6 +37,7 @@ from ..planners.learned import PrunerPlanner, calibrate_compute_offset
 from ..planners.static import bac_plan_for_reuse, calibration_residuals, cosine_similarity_matrices, interval_plan
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
 from .config import PrunerTrainConfig
+from .lanes import RolloutLanes
 
 STATE_FILE = "pruner_state.pt"
 REFERENCES_FILE = "references.pt"
@@ -43,19 +45,26 @@ LOG_FILE = "pruner_log.csv"
 CALIBRATION_CHUNK = 64  # windows encoded per call when calibrating
 
 
-def cut_segments(trajectories: list[np.ndarray], frames: int) -> np.ndarray:
-    """Non-overlapping runs of ``frames`` consecutive windows: [N, frames, To, Do]."""
-    segments = [t[i : i + frames] for t in trajectories for i in range(0, len(t) - frames + 1, frames)]
-    if not segments:
-        raise ValueError(f"no rollout has {frames} acts; record longer rollouts or lower segment_frames")
-    return np.stack(segments)
+def acts_after_the_first(trajectories: list[np.ndarray]) -> np.ndarray:
+    """The windows of every act with a rollout history (what the pruner plans for): [N, To, Do]."""
+    windows = [t[1:] for t in trajectories if len(t) > 1]
+    if not windows:
+        raise ValueError("no rollout has a second act; record longer rollouts")
+    return np.concatenate(windows)
+
+
+def spread(windows: np.ndarray, count: int) -> np.ndarray:
+    """``count`` windows evenly spaced over ``windows`` (all of them if there are fewer)."""
+    if len(windows) <= count:
+        return windows
+    return windows[np.linspace(0, len(windows) - 1, count).round().astype(int)]
 
 
 @torch.no_grad()
-def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, segments: np.ndarray, rho: float,
+def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, windows: np.ndarray, rho: float,
                        max_windows: int = 2048) -> float:
-    """The offset for ``rho`` on the acts after the first of each segment (every cache available)."""
-    windows = segments[:, 1:].reshape(-1, *segments.shape[2:])[:max_windows]
+    """The offset for ``rho`` over ``windows`` (acts with every cache available)."""
+    windows = spread(windows, max_windows)
     memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
     return calibrate_compute_offset(pruner, memories, rho)
 
@@ -68,13 +77,12 @@ def static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray, rho: float, 
     return bac_plan_for_reuse(cosine_similarity_matrices(calibration_residuals(policy, windows)), rho)
 
 
-def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float,
-                 segment_frames: int = PrunerTrainConfig.segment_frames) -> SparseDiffusionPolicy:
+def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float) -> SparseDiffusionPolicy:
     """The same trained pruner moved to another sparsity target by its compute-logit offset alone."""
     if not isinstance(policy.planner, PrunerPlanner):
         raise ValueError(f"recalibration needs a pruner planner, the policy has {policy.planner.name!r}")
     pruner = policy.planner.pruner
-    offset = calibration_offset(policy, pruner, cut_segments(trajectories, segment_frames), rho)
+    offset = calibration_offset(policy, pruner, acts_after_the_first(trajectories), rho)
     return policy.with_planner(PrunerPlanner(pruner, offset))
 
 
@@ -92,10 +100,11 @@ class PrunerTrainer:
         self.pruner = Pruner(PrunerConfig(config.strategy, backbone.n_blocks, backbone.n_emb, config.width,
                                           config.n_head, config.ffn_mult, n_steps=prior_steps))
         self.decisions = self.pruner.config.decisions
-        self.segments = cut_segments(trajectories, config.segment_frames)
+        self.lanes = RolloutLanes(trajectories, config.batch_size, config.segment_frames, config.seed)
+        self.planned_windows = acts_after_the_first(trajectories)
         if prior_steps:
-            spread = np.linspace(0, len(self.segments) - 1, config.calibration_windows).round().astype(int)
-            self.pruner.start_from_plan(static_plan(policy, self.segments[spread, 1], config.rho, config.init_plan))
+            windows = spread(self.planned_windows, config.calibration_windows)
+            self.pruner.start_from_plan(static_plan(policy, windows, config.rho, config.init_plan))
         # Adam moves every parameter by about its learning rate per step: a shared head at the network's
         # rate would flip every decision at once, so the per-decision prior gets its own, larger rate
         prior = [p for name, p in self.pruner.named_parameters() if name == "prior"]
@@ -107,11 +116,12 @@ class PrunerTrainer:
         horizon_weights = policy.executed_action_weights() if config.executed_weighting \
             else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
-        self.references: dict[int, torch.Tensor] = {}  # segment -> dense chunks of its sparse acts
+        self.references: dict[tuple[int, int], torch.Tensor] = {}  # (rollout, frame) -> its dense chunk
         self._saved_references = 0
-        # what the references depend on besides the segments (hashing the weights once, not per save)
+        # what the references depend on besides the acts (hashing the weights once, not per save)
         self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
-                                          policy.config.inference_choices(), config.seed, config.segment_frames])
+                                          policy.config.inference_choices(), config.seed])
+        self.cache: ResidualCache | None = None  # R of the lanes' current rollouts; None: every lane restarts
         self.epoch, self.batch_index, self.history = 0, 0, []
 
     def start_from(self, planner: PrunerPlanner) -> None:
@@ -130,30 +140,31 @@ class PrunerTrainer:
 
     @property
     def batches_per_epoch(self) -> int:
-        return int(np.ceil(len(self.segments) / self.config.batch_size))
+        return self.lanes.batches(self.epoch)
 
-    # ------------------------------------------------------------------ one segment batch
-    def segment_noise(self, indices: np.ndarray) -> list[torch.Generator]:
-        """One noise stream per segment, the same every epoch: its dense references are computed once."""
-        return [torch.Generator().manual_seed(self.config.seed * 1_000_003 + int(i)) for i in indices]
+    def total_batches(self) -> int:
+        return sum(self.lanes.batches(epoch) for epoch in range(self.config.epochs))
+
+    # ------------------------------------------------------------------ one batch
+    def act_noise(self, rollouts: np.ndarray, frames: np.ndarray) -> list[torch.Generator]:
+        """One noise stream per recorded act, the same every epoch: its dense reference is computed once."""
+        return [torch.Generator().manual_seed((self.config.seed << 40) + (int(r) << 20) + int(f))
+                for r, f in zip(rollouts, frames)]
 
     @torch.no_grad()
-    def dense_references(self, indices: np.ndarray) -> torch.Tensor:
-        """The dense chunks [B, F-1, Tp, Da] of each segment's sparse acts under its own noise, cached."""
-        missing = [int(i) for i in indices if int(i) not in self.references]
+    def dense_references(self, rollouts: np.ndarray, frames: np.ndarray) -> torch.Tensor:
+        """The dense chunks [N, Tp, Da] of those acts under their own noise, computed once."""
+        keys = [(int(r), int(f)) for r, f in zip(rollouts, frames)]
+        missing = sorted(set(keys) - self.references.keys())
         if missing:
             steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
-            generators = self.segment_noise(np.array(missing))
-            chunks = []
-            for f in range(self.config.segment_frames):
-                sample, noise = self.policy.draw_noise(len(missing), generators)
-                if f:  # the first act is dense in the sparse run too: nothing to compare
-                    memory = self.policy.encode(self.segments[missing, f])
-                    chunks.append(self.executor.run(memory, dense_plan(len(missing), steps, blocks), sample, noise,
-                                                    ResidualCache(steps, blocks)))
-            for row, index in enumerate(missing):
-                self.references[index] = torch.stack([chunk[row] for chunk in chunks])
-        return torch.stack([self.references[int(i)] for i in indices])
+            r, f = np.array(missing).T
+            sample, noise = self.policy.draw_noise(len(missing), self.act_noise(r, f))
+            memory = self.policy.encode(self.lanes.windows(r, f))
+            chunks = self.executor.run(memory, dense_plan(len(missing), steps, blocks), sample, noise,
+                                       ResidualCache(steps, blocks))
+            self.references.update(zip(missing, chunks))
+        return torch.stack([self.references[key] for key in keys])
 
     def fidelity(self, chunk: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """L1 per predicted action, weighted by how much of it is executed; mean over rows."""
@@ -165,34 +176,45 @@ class PrunerTrainer:
             return None
         return sorted(rng.choice(np.arange(1, steps), self.config.gated_steps, replace=False).tolist())
 
-    def train_segment(self, indices: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-        """Segments ``indices`` side by side; one optimiser step per sparse act."""
-        windows = self.segments[indices]
-        batch, frames = windows.shape[:2]
+    def train_batch(self, epoch: int, index: int, rng: np.random.Generator) -> dict[str, float]:
+        """Batch ``index`` of ``epoch``: every lane's next acts, one optimiser step per act."""
+        rollouts, frames = self.lanes.batch(epoch, index)
+        lanes, acts = rollouts.shape
         steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
-        references = self.dense_references(indices)
-        generators = self.segment_noise(indices)
-        cache = ResidualCache(steps, blocks)
-        free_target = 1.0 - self.config.rho
-        metrics = []
-        for f in range(frames):
+        restart = self.cache is None or index == 0 or not self.config.carry_rollout_cache
+        if restart:
+            self.cache = ResidualCache(steps, blocks)
+        cache, free_target, metrics, dense_acts = self.cache, 1.0 - self.config.rho, [], 0
+        for a in range(acts):
+            fresh = frames[:, a] == 0  # a rollout's first act is dense and fills R
+            if a == 0 and restart:
+                fresh[:] = True
+            dense_acts += int(fresh.sum())
             with torch.no_grad():
-                memory = self.policy.encode(windows[:, f])
-                sample, noise = self.policy.draw_noise(batch, generators)
-                if f == 0:  # the first act of a rollout is dense and fills R
-                    self.executor.run(memory, dense_plan(batch, steps, blocks), sample, noise, cache)
+                memory = self.policy.encode(self.lanes.windows(rollouts[:, a], frames[:, a]))
+                sample, noise = self.policy.draw_noise(lanes, self.act_noise(rollouts[:, a], frames[:, a]))
+                if fresh.all():
+                    cache.reset()
+                    self.executor.run(memory, dense_plan(lanes, steps, blocks), sample, noise, cache)
                     continue
+                cache.reset(np.flatnonzero(fresh))
+            sparse = torch.from_numpy(~fresh)
+            references = self.dense_references(rollouts[~fresh, a], frames[~fresh, a])
             self.pruner.train()
             logits = self.pruner(memory)
-            gates, probs = straight_through_gates(
+            gates, _ = straight_through_gates(
                 logits, available_options(self.decisions, torch.from_numpy(cache.rollout_valid)))
+            computed = torch.zeros_like(gates)
+            computed[..., 0] = 1.0
+            gates = torch.where(sparse[:, None, None, None], gates, computed)  # fresh lanes: dense, no gradient
             gated = self.pick_gated_steps(rng)
             chunk = self.executor.run_gated(memory, gates, self.decisions, sample, noise, cache, gated_steps=gated)
-            fidelity = self.fidelity(chunk, references[:, f - 1])
+            fidelity = self.fidelity(chunk[sparse], references)
             # straight-through: the value is the hard compute share of the whole plan (step 0 is dense by
             # rule), the gradient the softmax's, on the gated steps only, whose fidelity gradient it balances
-            hard_share = gates.detach()[:, 1:, :, 0].mean()
-            trained = gates[:, 1:, :, 0] if gated is None else gates[:, gated, :, 0]
+            planned = gates[sparse]
+            hard_share = planned.detach()[:, 1:, :, 0].mean()
+            trained = planned[:, 1:, :, 0] if gated is None else planned[:, gated, :, 0]
             compute_share = hard_share + trained.mean() - trained.mean().detach()
             loss = fidelity + self.config.sparsity_weight * (compute_share - free_target).abs()
             self.optimizer.zero_grad(set_to_none=True)
@@ -201,23 +223,23 @@ class PrunerTrainer:
             self.optimizer.step()
             cache.detach_()
             metrics.append((fidelity.item(), hard_share.item(), 1.0 - hard_share.item()))
-        fidelity, compute_share, reuse = np.mean(metrics, axis=0)
-        return {"fidelity_l1": float(fidelity), "compute_prob": float(compute_share), "free_sparsity": float(reuse)}
+        fidelity, compute_share, reuse = np.mean(metrics, axis=0) if metrics else (np.nan,) * 3
+        return {"fidelity_l1": float(fidelity), "compute_prob": float(compute_share), "free_sparsity": float(reuse),
+                "dense_acts": dense_acts}
 
     # ------------------------------------------------------------------ loop, state
     def train(self, progress: bool = True, max_batches: int | None = None, max_seconds: float | None = None) -> list[dict]:
         """Train to ``config.epochs``; ``max_batches`` / ``max_seconds`` stop early (state is saved: resumable)."""
-        total = self.config.epochs * self.batches_per_epoch
-        done = self.epoch * self.batches_per_epoch + self.batch_index
+        total = self.total_batches()
+        done = sum(self.lanes.batches(epoch) for epoch in range(self.epoch)) + self.batch_index
         stop = total if max_batches is None else min(total, done + max_batches)
         bar = tqdm(total=total, initial=done, disable=not progress, desc=f"pruner {self.config.strategy}",
                    unit="batch", dynamic_ncols=True)
         start = time.perf_counter()
         while done < stop and (max_seconds is None or time.perf_counter() - start < max_seconds):
-            order = np.random.default_rng(self.config.seed + self.epoch).permutation(len(self.segments))
-            pick = order[self.batch_index * self.config.batch_size:(self.batch_index + 1) * self.config.batch_size]
             rng = np.random.default_rng((self.config.seed, done))
-            row = {"epoch": self.epoch, "batch": self.batch_index, **self.train_segment(pick, rng),
+            row = {"epoch": self.epoch, "batch": self.batch_index,
+                   **self.train_batch(self.epoch, self.batch_index, rng),
                    "seconds": time.perf_counter() - start}
             self.history.append(row)
             bar.set_postfix(l1=f"{row['fidelity_l1']:.4f}", sparsity=f"{row['free_sparsity']:.3f}")
@@ -237,8 +259,9 @@ class PrunerTrainer:
         save_torch(state, self.run_dir / STATE_FILE)
         write_csv(self.run_dir / LOG_FILE, self.history)
         if len(self.references) != self._saved_references:
-            save_torch({"key": self.references_key, "segments": torch.tensor(sorted(self.references)),
-                        "chunks": torch.stack([self.references[i] for i in sorted(self.references)])},
+            keys = sorted(self.references)
+            save_torch({"key": self.references_key, "acts": torch.tensor(keys),
+                        "chunks": torch.stack([self.references[key] for key in keys])},
                        self.run_dir / REFERENCES_FILE)
             self._saved_references = len(self.references)
 
@@ -255,14 +278,14 @@ class PrunerTrainer:
         references = self.run_dir / REFERENCES_FILE
         if references.is_file():
             cached = torch.load(references, map_location="cpu", weights_only=True)
-            if cached["key"] == self.references_key:  # else recomputed as needed
-                self.references = dict(zip(cached["segments"].tolist(), cached["chunks"]))
+            if cached["key"] == self.references_key and "acts" in cached:  # else recomputed as needed
+                self.references = dict(zip(map(tuple, cached["acts"].tolist()), cached["chunks"]))
                 self._saved_references = len(self.references)
         return True
 
     def calibrate(self) -> float:
         """Compute-logit offset that puts the trained pruner's reuse share on ``rho`` (see planners.learned)."""
-        return calibration_offset(self.policy, self.pruner, self.segments, self.config.rho)
+        return calibration_offset(self.policy, self.pruner, self.planned_windows, self.config.rho)
 
     def sparse_policy(self, calibrated: bool = True) -> SparseDiffusionPolicy:
         offset = self.calibrate() if calibrated else 0.0
