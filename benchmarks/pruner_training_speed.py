@@ -1,15 +1,15 @@
 """How many acts a pruner trains on per minute on this CPU, with the plain step and the cheap recipe.
 
-``plain`` is the trajectory-level step as first written: every batch starts its lanes with a dense
+``plain`` is the trajectory-level step as first written: every batch starts its rows with a dense
 act (fills R), every act recomputes its dense reference and differentiates every denoising step
-(every block computed). ``cheap`` is the default recipe of ``tts-gym train-pruner``: R carries across batches (a dense act only
-where a rollout starts), each act's dense reference is computed once (fixed noise per act; timed
-here after it is cached, as from the second epoch on) and only ``--gated-steps`` random steps are
-differentiated, the others running the hard plan. Both start from the same static plan and play the
-same batches (lanes of consecutive acts), each in a fresh process, one after the other on a quiet
-machine (in one process, the plain step's large autograd graphs leave the allocator in a state that
-slows the cheap step by about 1.5x); the first batch of each, where every lane starts dense, is run
-untimed.
+(every block computed). ``cheap`` is the default recipe of ``tts-gym train-pruner``: R carries
+across batches (a dense act only where a rollout starts), each act's dense reference is computed
+once (fixed noise per act; timed here after it is cached, as from the second epoch on) and only
+``--gated-steps`` random steps are differentiated, the others running the hard plan. Both start
+from the same static plan and play the same batches, each recipe in a fresh process, one after the
+other on a quiet machine (in one process, the plain step's large autograd graphs leave the
+allocator in a state that slows the cheap step by about 1.5x). Timed are the batches after every
+lane has started its first rollout.
 
     python benchmarks/pruner_training_speed.py --policy can --rollouts outputs/rollouts/can.h5 \
         --sampler ddpm --steps 100 --batches 3 --threads 1 --out outputs/bench/pruner_training_speed_ddpm100.json
@@ -40,7 +40,7 @@ def recipes(gated_steps: int) -> dict[str, dict]:
 
 
 def time_recipe(args: argparse.Namespace) -> dict:
-    """Seconds per batch and trained acts per minute of ``args.recipe``, its first batch untimed."""
+    """Seconds per batch and trained acts per minute of ``args.recipe`` once every lane is under way."""
     if args.threads:
         torch.set_num_threads(args.threads)
     policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps)
@@ -49,17 +49,22 @@ def time_recipe(args: argparse.Namespace) -> dict:
     seconds, trained = [], 0  # trained: acts that took an optimiser step (not dense)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = PrunerTrainer(policy, TrajectoryStore(args.rollouts).load(), config, Path(run_dir))
+        schedule = trainer.lanes.schedule(0)
+        # the cheap recipe first plays, untimed, the batches until every lane has started a rollout
+        warm = 1 + next(i for i in range(len(schedule))
+                        if len(set(np.concatenate([b.lanes for b in schedule[:i + 1]]))) == trainer.lanes.lanes)
+        timed = range(warm, min(len(schedule), warm + args.batches))
         if args.recipe == "cheap":  # its references cached, as from the second epoch on
-            rollouts, frames = trainer.lanes.deal(0)
-            played = np.s_[:, :(args.batches + 1) * args.segment_frames]
-            later = frames[played] > 0
-            trainer.dense_references(rollouts[played][later], frames[played][later])
-        for index in range(args.batches + 1):
+            rollouts = np.concatenate([schedule[i].rollouts.ravel() for i in timed])
+            frames = np.concatenate([schedule[i].frames.ravel() for i in timed])
+            trainer.dense_references(rollouts[frames > 0], frames[frames > 0])
+        played = timed if args.recipe == "plain" else range(timed.stop)  # plain batches start afresh anyway
+        for index in played:
             if args.recipe == "plain":
                 trainer.references.clear()  # every act recomputes its reference
             start = time.perf_counter()
             row = trainer.train_batch(0, index, np.random.default_rng(index))
-            if index:
+            if index in timed:
                 seconds.append(time.perf_counter() - start)
                 trained += args.batch_size * args.segment_frames - row["dense_acts"]
     total = float(np.sum(seconds))

@@ -64,8 +64,9 @@ done
 # 4. pruners (omni-reuse). Each starts at BAC's plan for its target (the default --init-plan bac) and is
 #    shipped only if it keeps dense's success on the test seeds (step 5); Kitchen ships none (BENCHMARKS.md).
 #    Lift's DDIM-16 pruner is older: trained at rho 0.95 from scratch, then moved to 0.80 and 0.90.
+#    --reset-each-batch: the pruners trained with every batch starting dense (R not carried across batches).
 P=$OUT/pruners
-tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift_ddpm300.h5 --rho 0.95 --segment-frames 5 \
+tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift_ddpm300.h5 --rho 0.95 --segment-frames 5 --reset-each-batch \
     --init-plan none --all-actions --sampler ddim --steps 16 --epochs 12 --max-minutes 45 --out $P/lift_ddim16_rho0.95.pt --threads $THREADS
 for rho in 0.80 0.90; do
   tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift_ddpm300.h5 --rho $rho --segment-frames 5 \
@@ -73,18 +74,18 @@ for rho in 0.80 0.90; do
 done
 for task in lift can square; do  # DDIM-2 at rho 0.95: step 1 starts fully reused; 4-5 min each
   tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddim --steps 2 \
-      --rho 0.95 --segment-frames 8 --batch-size 8 --epochs 20 --max-minutes 5 --threads 1 --out $P/${task}_ddim2_rho0.95.pt
+      --rho 0.95 --segment-frames 8 --reset-each-batch --batch-size 8 --epochs 20 --max-minutes 5 --threads 1 --out $P/${task}_ddim2_rho0.95.pt
 done
 # DDIM-16 at rho 0.80 for Can (BAC's plan alone keeps 0.02 there): 12 min
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddim --steps 16 \
     --rho 0.8 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/can_ddim16_rho0.80.pt
 # DDIM-16 at rho 0.70 for Square (trained there: the rho 0.90 pruner moved to 0.70 keeps 0.02): 12 min
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddim --steps 16 \
-    --rho 0.7 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/square_ddim16_rho0.70.pt
+    --rho 0.7 --gated-steps 4 --segment-frames 8 --reset-each-batch --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/square_ddim16_rho0.70.pt
 # DDPM-100 at rho 0.90: 4 gated steps per act, 45-50 min each (Lift's keeps dense's success; rerunning resumes)
 for task in lift square; do
   tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddpm --steps 100 \
-      --rho 0.9 --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 20 --max-minutes 45 --threads 1 \
+      --rho 0.9 --gated-steps 4 --segment-frames 6 --reset-each-batch --batch-size 8 --epochs 20 --max-minutes 45 --threads 1 \
       --out $P/${task}_ddpm100_rho0.90.pt
 done
 # Square's at rho 0.90 keeps 0.74; moved to 0.85 by its compute offset it keeps 0.82 and ships

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -347,48 +349,50 @@ def test_cached_references_equal_recomputed_ones(tmp_path):
 def test_lanes_play_each_rollout_whole_and_in_order():
     from tts_gym.sparsity.training.lanes import RolloutLanes
 
-    rollouts = [np.full((n, 2, OBS_DIM), i, np.float32) for i, n in enumerate((5, 9, 3, 7, 4))]
-    lanes = RolloutLanes(rollouts, lanes=2, frames=3, seed=1)
+    rollouts = [np.full((n, 2, OBS_DIM), i, np.float32) for i, n in enumerate((5, 9, 3, 7, 4, 6))]
+    lanes = RolloutLanes(rollouts, lanes=3, batch=2, frames=2, seed=1)
     for epoch in range(3):
-        played, frames = lanes.deal(epoch)
-        assert played.shape == frames.shape and played.shape[1] % 3 == 0
-        assert lanes.batches(epoch) == played.shape[1] // 3 >= 4  # 28 acts over 2 lanes: at least 12 each
-        pairs = {(r, f) for r, f in zip(played.ravel(), frames.ravel())}
-        assert len(pairs) == played.size  # no act twice
-        for lane_rollouts, lane_frames in zip(played, frames):
-            starts = np.flatnonzero(lane_frames == 0)
-            assert starts[0] == 0  # a lane starts with a rollout's first act
-            for a in range(1, len(lane_frames)):  # then plays each rollout to its end
-                if lane_frames[a]:
-                    assert lane_rollouts[a] == lane_rollouts[a - 1] and lane_frames[a] == lane_frames[a - 1] + 1
-                else:
-                    assert lane_frames[a - 1] == len(rollouts[lane_rollouts[a - 1]]) - 1
-        rows, cols = lanes.batch(epoch, 1)
-        np.testing.assert_array_equal(lanes.windows(rows, cols)[..., 0, 0], rows)
-    assert not np.array_equal(lanes.deal(0)[0], lanes.deal(1)[0])  # dealt afresh per epoch
-    with pytest.raises(ValueError, match="cannot fill 6 lanes"):
-        RolloutLanes(rollouts, lanes=6, frames=3)
+        schedule = lanes.schedule(epoch)
+        assert len(schedule) == lanes.batches(epoch) >= 5  # 34 acts, lanes of at least 9
+        played = {}
+        for batch in schedule:
+            assert batch.rollouts.shape == batch.frames.shape == (2, 2) and len(set(batch.lanes)) == 2
+            for lane, acts, frames in zip(batch.lanes, batch.rollouts, batch.frames):
+                played.setdefault(lane, []).extend(zip(acts, frames))
+            np.testing.assert_array_equal(lanes.windows(batch.rollouts, batch.frames)[..., 0, 0], batch.rollouts)
+        assert sum(map(len, played.values())) == len({act for acts in played.values() for act in acts})  # no act twice
+        for acts in played.values():  # a lane starts with a rollout's first act, then plays each rollout to its end
+            assert acts[0][1] == 0
+            for (r0, f0), (r1, f1) in zip(acts, acts[1:]):
+                assert (r1, f1) == (r0, f0 + 1) if f1 else f0 == len(rollouts[r0]) - 1
+    assert [b.lanes.tolist() for b in lanes.schedule(0)] != [b.lanes.tolist() for b in lanes.schedule(1)]
+    with pytest.raises(ValueError, match="cannot fill 8 lanes"):
+        RolloutLanes(rollouts, lanes=8, batch=2, frames=2)
     with pytest.raises(IndexError, match="batches"):
-        lanes.batch(0, lanes.batches(0))
+        lanes.batch_of(0, lanes.batches(0))
 
 
 def test_rollout_cache_carries_across_batches(tmp_path):
-    """Carried, a dense act is paid once per rollout; reset, once per lane and batch."""
+    """Carried, a dense act is paid once per rollout (and per lane after a resume); reset, once per batch row."""
     policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
     rollouts = trajectories(n=4, frames=12)
-    dense = {}
     for carry in (True, False):
-        config = PrunerTrainConfig(epochs=1, batch_size=2, segment_frames=3, carry_rollout_cache=carry,
+        config = PrunerTrainConfig(epochs=1, batch_size=2, lanes=4, segment_frames=3, carry_rollout_cache=carry,
                                    calibration_windows=4)
         trainer = PrunerTrainer(policy, rollouts, config, tmp_path / str(carry))
         history = trainer.train(progress=False)
-        played, frames = trainer.lanes.deal(0)
-        assert len(history) == played.shape[1] // 3 == 8
-        dense[carry] = sum(row["dense_acts"] for row in history)
-        assert dense[carry] == (frames == 0).sum() + (0 if carry else frames[:, 3::3].astype(bool).sum())
-    assert dense[True] == 4 and dense[False] == 16
+        assert len(history) == trainer.lanes.batches(0) >= 6  # 16 runs of 3 acts, 2 per batch
+        assert sum(row["dense_acts"] for row in history) == (4 if carry else 2 * len(history))
+    resumed = PrunerTrainer(policy, rollouts, replace(config, carry_rollout_cache=True, epochs=2), tmp_path / "resume")
+    resumed.train(progress=False, max_batches=3)
+    again = PrunerTrainer(policy, rollouts, resumed.config, tmp_path / "resume")
+    assert again.try_resume()
+    row = again.train_batch(0, 3, np.random.default_rng(0))
+    assert row["dense_acts"] == 2  # its lanes restart dense: R is not saved with the state
     with pytest.raises(ValueError, match="segment_frames"):
         PrunerTrainConfig(segment_frames=1, carry_rollout_cache=False)
+    with pytest.raises(ValueError, match="lanes"):
+        PrunerTrainConfig(batch_size=8, lanes=4)
 
 
 def test_gated_steps_change_only_which_gates_learn(tmp_path):

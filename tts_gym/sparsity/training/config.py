@@ -19,7 +19,8 @@ class PrunerTrainConfig:
     everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
     compute every block for their gates' gradients, the rest run the hard plan as inference does.
     ``carry_rollout_cache`` keeps each lane's rollout cache R from one batch to the next, so only a
-    rollout's first act is dense; off, every batch starts its lanes dense, as after a reset.
+    rollout's first act is dense; off, every batch starts its lanes dense, as after a reset. Each
+    batch draws ``batch_size`` of the ``lanes`` at random (see ``lanes``).
     """
 
     strategy: str = "omni"
@@ -39,6 +40,7 @@ class PrunerTrainConfig:
     gated_steps: int = 4  # denoising steps whose gates get a gradient per act (0: every step)
     executed_weighting: bool = True  # weight the fidelity term by what the action queue executes
     carry_rollout_cache: bool = True  # R carries across batches (dense act once per rollout), else per batch
+    lanes: int = 32  # rollouts played side by side (at most the recorded ones); a batch draws batch_size of them
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rho < 1.0:
@@ -46,11 +48,14 @@ class PrunerTrainConfig:
         if self.segment_frames < (1 if self.carry_rollout_cache else 2):
             raise ValueError("segment_frames must be >= 1, or >= 2 when R does not carry across batches "
                              "(one dense act to fill R, then sparse ones)")
-        for name in ("epochs", "batch_size", "width", "calibration_windows"):
+        for name in ("epochs", "batch_size", "width", "calibration_windows", "lanes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PrunerTrainConfig.{name} must be >= 1")
         if self.init_plan not in INIT_PLANS:
             raise ValueError(f"init_plan must be one of {INIT_PLANS}, got {self.init_plan!r}")
+        if self.lanes < self.batch_size:
+            raise ValueError(f"lanes ({self.lanes}) must be >= batch_size ({self.batch_size}): a batch draws its rows "
+                             "from the lanes")
         if self.gated_steps < 0:
             raise ValueError(f"gated_steps must be >= 0 (0: every step), got {self.gated_steps}")
 

@@ -1,59 +1,78 @@
-"""Recorded rollouts replayed side by side for pruner training, the way a vectorised env runs them.
+"""Recorded rollouts replayed in lanes for pruner training, the way a vectorised env runs them.
 
-Each of ``lanes`` rows plays whole rollouts back to back; a training batch is the next ``frames``
-acts of every lane. The rollout cache R can then carry from batch to batch as it does from act()
-to act() in a rollout: only a rollout's first act is dense, and every other act trains the pruner
-on the caches its own earlier choices left, however deep into the rollout. Each epoch deals the
-shuffled rollouts to the lanes (each to the shortest lane so far) and plays the whole batches that
-the shortest lane holds.
+Each of ``lanes`` rows plays whole rollouts back to back; a training batch advances ``batch``
+lanes drawn at random by their next ``frames`` acts. The rollout cache R can then carry from batch
+to batch as it does from act() to act() in a rollout: only a rollout's first act is dense, and
+every other act trains the pruner on the caches its own earlier choices left, however deep into
+the rollout. Drawing the lanes of a batch from a larger pool keeps consecutive optimiser steps
+apart in rollout and phase: eight lanes advanced together, all starting their first rollout at
+once, move the pruner through one task phase after another. Each epoch deals the shuffled rollouts
+to the lanes (each to the shortest lane so far) and plays batches while ``batch`` lanes have
+``frames`` acts left.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 
-class RolloutLanes:
-    def __init__(self, trajectories: list[np.ndarray], lanes: int, frames: int, seed: int = 0) -> None:
-        if lanes < 1 or frames < 1:
-            raise ValueError(f"lanes and frames must be >= 1, got {lanes} and {frames}")
-        if len(trajectories) < lanes:
-            raise ValueError(f"{len(trajectories)} rollouts cannot fill {lanes} lanes (the batch size): "
-                             "record more rollouts or lower the batch size")
-        if sum(map(len, trajectories)) < lanes * frames:
-            raise ValueError(f"{sum(map(len, trajectories))} acts in all cannot fill one batch of {lanes} lanes x "
-                             f"{frames} acts: record longer rollouts or lower the batch size or segment frames")
-        self.trajectories = trajectories
-        self.lanes, self.frames, self.seed = lanes, frames, seed
-        self._dealt: tuple[int, np.ndarray, np.ndarray] | None = None
+@dataclass(frozen=True)
+class LaneBatch:
+    lanes: np.ndarray  # [B] which lanes (rows of the trainer's pool cache)
+    rollouts: np.ndarray  # [B, frames] rollout index of each act
+    frames: np.ndarray  # [B, frames] act index inside its rollout (0: the rollout's first, dense act)
 
-    def deal(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """The epoch's playback: rollout and frame index per lane and act, two int arrays [lanes, acts]."""
+
+class RolloutLanes:
+    def __init__(self, trajectories: list[np.ndarray], lanes: int, batch: int, frames: int, seed: int = 0) -> None:
+        if not 1 <= batch <= lanes or frames < 1:
+            raise ValueError(f"need 1 <= batch <= lanes and frames >= 1, got batch {batch}, lanes {lanes}, "
+                             f"frames {frames}")
+        if len(trajectories) < lanes:
+            raise ValueError(f"{len(trajectories)} rollouts cannot fill {lanes} lanes: record more rollouts or "
+                             "use fewer lanes")
+        self.trajectories = trajectories
+        self.lanes, self.batch, self.frames, self.seed = lanes, batch, frames, seed
+        self._dealt: tuple[int, list[LaneBatch]] | None = None
+        if not self.schedule(0):
+            raise ValueError(f"the rollouts cannot fill one batch of {batch} lanes x {frames} acts: record longer "
+                             "rollouts or lower the batch size or segment frames")
+
+    def schedule(self, epoch: int) -> list[LaneBatch]:
+        """Every batch of ``epoch``, in order (a pure function of the seed and the epoch: resumable)."""
         if self._dealt is None or self._dealt[0] != epoch:
-            order = np.random.default_rng((self.seed, epoch)).permutation(len(self.trajectories))
+            rng = np.random.default_rng((self.seed, epoch))
             dealt: list[list[int]] = [[] for _ in range(self.lanes)]
             lengths = np.zeros(self.lanes, dtype=int)
-            for rollout in order:
+            for rollout in rng.permutation(len(self.trajectories)):
                 lane = int(np.argmin(lengths))
                 dealt[lane].append(int(rollout))
                 lengths[lane] += len(self.trajectories[rollout])
-            acts = lengths.min() // self.frames * self.frames
-            rollouts = np.stack([np.concatenate([np.full(len(self.trajectories[r]), r) for r in lane])[:acts]
-                                 for lane in dealt])
-            frames = np.stack([np.concatenate([np.arange(len(self.trajectories[r])) for r in lane])[:acts]
-                               for lane in dealt])
-            self._dealt = (epoch, rollouts, frames)
-        return self._dealt[1], self._dealt[2]
+            played = [np.concatenate([np.full(len(self.trajectories[r]), r) for r in lane]) for lane in dealt]
+            frames = [np.concatenate([np.arange(len(self.trajectories[r])) for r in lane]) for lane in dealt]
+            position = np.zeros(self.lanes, dtype=int)
+            batches = []
+            while True:
+                ready = np.flatnonzero(lengths - position >= self.frames)
+                if len(ready) < self.batch:
+                    break
+                picked = np.sort(rng.choice(ready, self.batch, replace=False))
+                acts = [slice(position[lane], position[lane] + self.frames) for lane in picked]
+                batches.append(LaneBatch(picked, np.stack([played[l][a] for l, a in zip(picked, acts)]),
+                                         np.stack([frames[l][a] for l, a in zip(picked, acts)])))
+                position[picked] += self.frames
+            self._dealt = (epoch, batches)
+        return self._dealt[1]
 
     def batches(self, epoch: int) -> int:
-        return self.deal(epoch)[0].shape[1] // self.frames
+        return len(self.schedule(epoch))
 
-    def batch(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rollout and frame indices [lanes, frames] of batch ``index`` of ``epoch``."""
-        if not 0 <= index < self.batches(epoch):
-            raise IndexError(f"epoch {epoch} has {self.batches(epoch)} batches, asked for batch {index}")
-        acts = slice(index * self.frames, (index + 1) * self.frames)
-        rollouts, frames = self.deal(epoch)
-        return rollouts[:, acts], frames[:, acts]
+    def batch_of(self, epoch: int, index: int) -> LaneBatch:
+        batches = self.schedule(epoch)
+        if not 0 <= index < len(batches):
+            raise IndexError(f"epoch {epoch} has {len(batches)} batches, asked for batch {index}")
+        return batches[index]
 
     def windows(self, rollouts: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """The observation windows [..., To, Do] of those acts."""

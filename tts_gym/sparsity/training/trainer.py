@@ -100,7 +100,8 @@ class PrunerTrainer:
         self.pruner = Pruner(PrunerConfig(config.strategy, backbone.n_blocks, backbone.n_emb, config.width,
                                           config.n_head, config.ffn_mult, n_steps=prior_steps))
         self.decisions = self.pruner.config.decisions
-        self.lanes = RolloutLanes(trajectories, config.batch_size, config.segment_frames, config.seed)
+        self.lanes = RolloutLanes(trajectories, min(config.lanes, len(trajectories)), config.batch_size,
+                                  config.segment_frames, config.seed)
         self.planned_windows = acts_after_the_first(trajectories)
         if prior_steps:
             windows = spread(self.planned_windows, config.calibration_windows)
@@ -121,7 +122,7 @@ class PrunerTrainer:
         # what the references depend on besides the acts (hashing the weights once, not per save)
         self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
                                           policy.config.inference_choices(), config.seed])
-        self.cache: ResidualCache | None = None  # R of the lanes' current rollouts; None: every lane restarts
+        self.pool: ResidualCache | None = None  # R of every lane's current rollout; None: every lane restarts
         self.epoch, self.batch_index, self.history = 0, 0, []
 
     def start_from(self, planner: PrunerPlanner) -> None:
@@ -177,29 +178,29 @@ class PrunerTrainer:
         return sorted(rng.choice(np.arange(1, steps), self.config.gated_steps, replace=False).tolist())
 
     def train_batch(self, epoch: int, index: int, rng: np.random.Generator) -> dict[str, float]:
-        """Batch ``index`` of ``epoch``: every lane's next acts, one optimiser step per act."""
-        rollouts, frames = self.lanes.batch(epoch, index)
-        lanes, acts = rollouts.shape
+        """Batch ``index`` of ``epoch``: its lanes' next acts, one optimiser step per act."""
+        batch = self.lanes.batch_of(epoch, index)
+        lanes, acts = batch.rollouts.shape
         steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
-        restart = self.cache is None or index == 0 or not self.config.carry_rollout_cache
-        if restart:
-            self.cache = ResidualCache(steps, blocks)
-        cache, free_target, metrics, dense_acts = self.cache, 1.0 - self.config.rho, [], 0
+        carry = self.config.carry_rollout_cache
+        if carry and (self.pool is None or index == 0):  # a new epoch deals new rollouts to every lane
+            self.pool = ResidualCache(steps, blocks)
+            self.pool.ensure_batch(self.lanes.lanes)
+        cache = self.pool.subset(batch.lanes) if carry else ResidualCache(steps, blocks)
+        free_target, metrics, dense_acts = 1.0 - self.config.rho, [], 0
         for a in range(acts):
-            fresh = frames[:, a] == 0  # a rollout's first act is dense and fills R
-            if a == 0 and restart:
-                fresh[:] = True
+            rollouts, frames = batch.rollouts[:, a], batch.frames[:, a]
+            cache.reset(np.flatnonzero(frames == 0))
+            fresh = cache.fresh_rows(lanes)  # no rollout history: the act is dense and fills R
             dense_acts += int(fresh.sum())
             with torch.no_grad():
-                memory = self.policy.encode(self.lanes.windows(rollouts[:, a], frames[:, a]))
-                sample, noise = self.policy.draw_noise(lanes, self.act_noise(rollouts[:, a], frames[:, a]))
+                memory = self.policy.encode(self.lanes.windows(rollouts, frames))
+                sample, noise = self.policy.draw_noise(lanes, self.act_noise(rollouts, frames))
                 if fresh.all():
-                    cache.reset()
                     self.executor.run(memory, dense_plan(lanes, steps, blocks), sample, noise, cache)
                     continue
-                cache.reset(np.flatnonzero(fresh))
             sparse = torch.from_numpy(~fresh)
-            references = self.dense_references(rollouts[~fresh, a], frames[~fresh, a])
+            references = self.dense_references(rollouts[~fresh], frames[~fresh])
             self.pruner.train()
             logits = self.pruner(memory)
             gates, _ = straight_through_gates(
@@ -223,6 +224,8 @@ class PrunerTrainer:
             self.optimizer.step()
             cache.detach_()
             metrics.append((fidelity.item(), hard_share.item(), 1.0 - hard_share.item()))
+        if carry:
+            self.pool.merge(batch.lanes, cache)
         fidelity, compute_share, reuse = np.mean(metrics, axis=0) if metrics else (np.nan,) * 3
         return {"fidelity_l1": float(fidelity), "compute_prob": float(compute_share), "free_sparsity": float(reuse),
                 "dense_acts": dense_acts}
