@@ -84,7 +84,8 @@ def main() -> None:
     parser.add_argument("--gated-steps", type=int, default=4)
     parser.add_argument("--batches", type=int, default=3, help="timed batches per recipe")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--recipe", choices=list(recipes(0)), default=None, help="time this one only, in this process")
+    parser.add_argument("--recipe", choices=["plain", "cheap"], default=None,
+                        help="time this one only, in this process (prints its figures, writes no --out)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.recipe:
@@ -93,8 +94,7 @@ def main() -> None:
     result = {"policy": args.policy, "sampler": f"{args.sampler}-{args.steps}", "batch_size": args.batch_size,
               "segment_frames": args.segment_frames, "gated_steps": args.gated_steps}
     for name in recipes(args.gated_steps):  # each in a fresh process: nothing one leaves slows the other
-        flags = [a for a in sys.argv[1:] if a != "--out" and a != args.out]
-        done = subprocess.run([sys.executable, __file__, *flags, "--recipe", name], check=True,
+        done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--recipe", name], check=True,
                               capture_output=True, text=True)
         result[name] = json.loads(done.stdout.strip().splitlines()[-1])
     result["speedup"] = result["cheap"]["trained_acts_per_minute"] / result["plain"]["trained_acts_per_minute"]

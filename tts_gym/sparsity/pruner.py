@@ -129,15 +129,19 @@ class Pruner(nn.Module):
         return logits + self.prior if self.config.n_steps else logits
 
 
-def available_options(decisions: tuple[Decision, ...], rollout_valid: torch.Tensor) -> torch.Tensor:
+def available_options(decisions: tuple[Decision, ...], rollout_valid: torch.Tensor,
+                      fresh_rows: torch.Tensor | None = None) -> torch.Tensor:
     """Which gate options exist per (row, step, block): [B, K, 3L, G] bool.
 
     Step 0 is dense (it fills F and T); after it every block has been computed once, so F and T
-    exist at every later step. R exists where an earlier act computed that (step, block).
+    exist at every later step. R exists where an earlier act computed that (step, block). Rows in
+    ``fresh_rows`` start a rollout and compute everything (the gates' side of ``enforce_warmup``).
     """
     batch, steps, blocks = rollout_valid.shape
     ok = torch.ones(batch, steps, blocks, len(decisions), dtype=torch.bool)
     ok[:, 0, :, 1:] = False
+    if fresh_rows is not None:
+        ok[fresh_rows, :, :, 1:] = False
     for g, decision in enumerate(decisions):
         if decision == Decision.REUSE_R:
             ok[..., g] &= rollout_valid

@@ -34,14 +34,14 @@ class RolloutLanes:
                              "use fewer lanes")
         self.trajectories = trajectories
         self.lanes, self.batch, self.frames, self.seed = lanes, batch, frames, seed
-        self._dealt: tuple[int, list[LaneBatch]] | None = None
+        self._schedules: dict[int, list[LaneBatch]] = {}
         if not self.schedule(0):
             raise ValueError(f"the rollouts cannot fill one batch of {batch} lanes x {frames} acts: record longer "
                              "rollouts or lower the batch size or segment frames")
 
     def schedule(self, epoch: int) -> list[LaneBatch]:
         """Every batch of ``epoch``, in order (a pure function of the seed and the epoch: resumable)."""
-        if self._dealt is None or self._dealt[0] != epoch:
+        if epoch not in self._schedules:
             rng = np.random.default_rng((self.seed, epoch))
             dealt: list[list[int]] = [[] for _ in range(self.lanes)]
             lengths = np.zeros(self.lanes, dtype=int)
@@ -62,8 +62,8 @@ class RolloutLanes:
                 batches.append(LaneBatch(picked, np.stack([played[l][a] for l, a in zip(picked, acts)]),
                                          np.stack([frames[l][a] for l, a in zip(picked, acts)])))
                 position[picked] += self.frames
-            self._dealt = (epoch, batches)
-        return self._dealt[1]
+            self._schedules[epoch] = batches
+        return self._schedules[epoch]
 
     def batches(self, epoch: int) -> int:
         return len(self.schedule(epoch))

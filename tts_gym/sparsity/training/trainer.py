@@ -143,8 +143,8 @@ class PrunerTrainer:
     def batches_per_epoch(self) -> int:
         return self.lanes.batches(self.epoch)
 
-    def total_batches(self) -> int:
-        return sum(self.lanes.batches(epoch) for epoch in range(self.config.epochs))
+    def batches_before(self, epoch: int) -> int:
+        return sum(self.lanes.batches(e) for e in range(epoch))
 
     # ------------------------------------------------------------------ one batch
     def act_noise(self, rollouts: np.ndarray, frames: np.ndarray) -> list[torch.Generator]:
@@ -203,11 +203,8 @@ class PrunerTrainer:
             references = self.dense_references(rollouts[~fresh], frames[~fresh])
             self.pruner.train()
             logits = self.pruner(memory)
-            gates, _ = straight_through_gates(
-                logits, available_options(self.decisions, torch.from_numpy(cache.rollout_valid)))
-            computed = torch.zeros_like(gates)
-            computed[..., 0] = 1.0
-            gates = torch.where(sparse[:, None, None, None], gates, computed)  # fresh lanes: dense, no gradient
+            options = available_options(self.decisions, torch.from_numpy(cache.rollout_valid), torch.from_numpy(fresh))
+            gates, _ = straight_through_gates(logits, options)  # fresh rows: compute only, no gradient
             gated = self.pick_gated_steps(rng)
             chunk = self.executor.run_gated(memory, gates, self.decisions, sample, noise, cache, gated_steps=gated)
             fidelity = self.fidelity(chunk[sparse], references)
@@ -233,8 +230,8 @@ class PrunerTrainer:
     # ------------------------------------------------------------------ loop, state
     def train(self, progress: bool = True, max_batches: int | None = None, max_seconds: float | None = None) -> list[dict]:
         """Train to ``config.epochs``; ``max_batches`` / ``max_seconds`` stop early (state is saved: resumable)."""
-        total = self.total_batches()
-        done = sum(self.lanes.batches(epoch) for epoch in range(self.epoch)) + self.batch_index
+        total = self.batches_before(self.config.epochs)
+        done = self.batches_before(self.epoch) + self.batch_index
         stop = total if max_batches is None else min(total, done + max_batches)
         bar = tqdm(total=total, initial=done, disable=not progress, desc=f"pruner {self.config.strategy}",
                    unit="batch", dynamic_ncols=True)
