@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--gated-steps", type=int, default=4)
     parser.add_argument("--batches", type=int, default=3, help="timed batches per recipe")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--recipe", choices=["plain", "cheap"], default=None,
+    parser.add_argument("--recipe", choices=list(recipes(0)), default=None,
                         help="time this one only, in this process (prints its figures, writes no --out)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
