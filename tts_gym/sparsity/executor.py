@@ -38,18 +38,22 @@ def uniform_decisions(plan: np.ndarray) -> list[list[int]]:
 
 def reuse_runs(decisions: list[list[int]]) -> list[list[tuple[int, int]]]:
     """Per step, the blocks as half-open ranges: each computed or mixed block alone, and maximal
-    runs of consecutive blocks that every row reuses (their residuals are added in one sum)."""
-    runs = []
-    for step in decisions:
-        ranges: list[tuple[int, int]] = []
-        for j, decision in enumerate(step):
-            reuse = decision not in (Decision.COMPUTE, MIXED)
-            if reuse and ranges and ranges[-1][1] == j and step[ranges[-1][0]] not in (Decision.COMPUTE, MIXED):
-                ranges[-1] = (ranges[-1][0], j + 1)
-            else:
-                ranges.append((j, j + 1))
-        runs.append(ranges)
-    return runs
+    runs of consecutive blocks that every row reuses (their residuals are added in one sum).
+
+    Found with array operations, not a loop over every (step, block): at 100 steps this runs once
+    per act() and a Python loop over its 2400 decisions cost ~2 ms, a sixth of the act's floor.
+    """
+    codes = np.asarray(decisions, dtype=np.int64).reshape(len(decisions), -1)
+    steps, blocks = codes.shape
+    reused = (codes != Decision.COMPUTE) & (codes != MIXED)
+    starts = np.ones_like(reused)
+    starts[:, 1:] = ~(reused[:, 1:] & reused[:, :-1])  # a range starts unless it extends a reused run
+    stops = np.ones_like(reused)
+    stops[:, :-1] = starts[:, 1:]
+    start_rows, start_cols = np.nonzero(starts)
+    ranges = list(zip(start_cols.tolist(), (np.nonzero(stops)[1] + 1).tolist()))
+    bounds = np.searchsorted(start_rows, np.arange(steps + 1)).tolist()
+    return [ranges[bounds[k]:bounds[k + 1]] for k in range(steps)]
 
 
 class PlanExecutor:
