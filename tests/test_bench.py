@@ -12,6 +12,7 @@ from tts_gym.evaluation.bench import (
     table_order,
 )
 from tts_gym.evaluation.flops import count_inference_flops
+from tts_gym.sparsity.plan import sparsity
 from tts_gym.sparsity.planners.static import interval_planner
 from tts_gym.evaluation.episode_log import EpisodeLogError
 from tts_gym.evaluation.evaluate import evaluate
@@ -128,6 +129,15 @@ def test_reuse_on_another_sampler_is_timed_against_its_own_dense_too():
     row = speed_of(variant, policy, count_inference_flops(policy, windows[0]), windows, repeats=3)
     assert row["speedup_over_own_dense"] > 0 and row["speedup_over_own_dense"] != row["speedup"]
     assert row["amdahl_limit"] > 0 and row["share_of_limit"] == pytest.approx(row["speedup"] / row["amdahl_limit"])
+
+
+def test_static_rows_follow_the_requested_reuse_targets():
+    policy = policy_for_tiny_env()
+    windows = np.random.default_rng(0).normal(size=(4, 2, OBS_DIM)).astype(np.float32)
+    methods = {m.name: m for m in standard_methods(policy, windows, rhos=(0.5, 0.93))}
+    assert {"bac-0.50", "bac-0.93", "l2c-0.93"} <= set(methods) and "bac-0.90" not in methods
+    reuse = {rho: sparsity(methods[f"bac-{rho}"].build(policy).planner.fixed) for rho in ("0.50", "0.93")}
+    assert reuse["0.50"] < reuse["0.93"]
 
 
 def test_table_lists_anchors_before_learned_planners():

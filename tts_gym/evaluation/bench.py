@@ -41,7 +41,10 @@ class Method:
     build: Callable[[object], object]  # dense policy -> policy variant
 
 
-def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=(0.8, 0.9, 0.95), quick: bool = False,
+STATIC_RHOS = (0.8, 0.9, 0.95)  # BAC's and L2C's target reuse unless --rhos says otherwise
+
+
+def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=STATIC_RHOS, quick: bool = False,
                      pruner_files: dict[str, str] | None = None,
                      samplers: tuple[SamplerConfig, ...] = ()) -> list[Method]:
     """Dense, DDIM-N, interval reuse, BAC and L2C (on the policy's sampler and on ``samplers``, the

@@ -10,7 +10,7 @@ from ..zoo import HERE, pretrained
 from ..sparsity.training.trajectories import TrajectoryStore
 from ..backbone.sampler import SamplerConfig
 from ..policy.checkpoint import read_planner_checkpoint
-from .bench import run_bench, select_methods, standard_methods
+from .bench import STATIC_RHOS, run_bench, select_methods, standard_methods
 from .frontier import fastest_keeping_success, plot_frontier
 from .cli import add_backend_arguments, add_inference_arguments, backend_arguments, inference_arguments
 from .evaluate import TEST_SEED_START, load_variant
@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="cap episode length (quick runs)")
     parser.add_argument("--methods", nargs="+", default=None, metavar="PATTERN",
                         help="run only these methods (shell patterns, e.g. dense 'tts-*'); results accumulate in --out")
+    parser.add_argument("--rhos", type=float, nargs="+", default=list(STATIC_RHOS), metavar="RHO",
+                        help="target reuse of the BAC and L2C rows (match them to a pruner's rho)")
     parser.add_argument("--quick", action="store_true", help="CI mode: few methods, 1 short episode, 5 repeats")
     parser.add_argument("--out", default="outputs/bench")
     parser.add_argument("--figure", default=None, metavar="PNG",
@@ -65,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         pruners = dict(list(pruners.items())[:1])
     samplers = tuple(SamplerConfig(**read_planner_checkpoint(path)["sampler"]) for path in pruners.values())
-    methods = select_methods(standard_methods(policy, calibration, quick=args.quick, pruner_files=pruners,
-                                              samplers=tuple(dict.fromkeys(samplers))), args.methods)
+    methods = select_methods(standard_methods(policy, calibration, rhos=tuple(args.rhos), quick=args.quick,
+                                              pruner_files=pruners, samplers=tuple(dict.fromkeys(samplers))),
+                             args.methods)
     name = Path(str(args.policy)).stem
     results = run_bench(policy, name, methods, windows, Path(args.out), episodes=args.episodes,
                         seed_start=args.seed_start, repeats=args.repeats, max_steps=args.max_steps,
