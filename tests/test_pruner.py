@@ -270,6 +270,33 @@ def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_
     assert new.with_planner_file(tmp_path / "new_pruner.pt").planner.name == "pruner"  # bound to the new weights
 
 
+def test_stop_after_counts_batches_of_the_whole_run(tmp_path):
+    """--stop-after N stops once the run has N batches in all, however many invocations it took."""
+    import argparse
+    import json
+
+    from tts_gym.sparsity.training import cli
+
+    store = TrajectoryStore(tmp_path / "rollouts.h5")
+    for seed, rollout in enumerate(trajectories(n=3, frames=5)):
+        store.append(rollout, seed, success=True)
+    tiny_policy(sampler=SamplerConfig("ddim", 4)).save(tmp_path / "policy.pt")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+
+    def train(stop_after: int) -> dict:
+        out = tmp_path / "pruner.pt"
+        args = parser.parse_args(["--policy", str(tmp_path / "policy.pt"), "--rollouts", str(store.path), "--out",
+                                  str(out), "--sampler", "ddim", "--steps", "4", "--epochs", "5", "--batch-size", "2",
+                                  "--segment-frames", "2", "--stop-after", str(stop_after)])
+        assert cli.run(args) == 0
+        return json.loads(json.dumps(torch.load(out, weights_only=True)["metadata"]))
+
+    assert train(2)["batches_done"] == 2
+    assert train(3)["batches_done"] == 3  # resumed: one more batch, not three
+    assert train(1)["batches_done"] == 3  # already past it: nothing trained
+
+
 def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
     """After 0 training steps the pruner's plan and chunks are BAC's at the same reuse."""
     from tts_gym.sparsity.planners import FixedPlanner

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight every predicted action equally in the fidelity loss, not by what is executed")
     parser.add_argument("--max-rollouts", type=int, default=None, help="use only the first N rollouts")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="BATCHES",
+                        help="stop (resumably) once the run has trained this many batches in all: a state picked "
+                             "by its episodes can be trained again exactly")
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--init", default=None, metavar="PLANNER_FILE",
@@ -82,14 +85,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.init:
         warm = read_planner_checkpoint(args.init)
         trainer.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
-    trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+    trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+                  max_batches=None if args.stop_after is None else max(0, args.stop_after - trainer.batches_done))
     sparse = trainer.sparse_policy()
     finished = trainer.epoch >= config.epochs
     recent = trainer.history[-20:]
     metadata = {
         "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
         "init": args.init,
-        "finished": finished, "epochs_done": trainer.epoch, "compute_offset": sparse.planner.compute_offset,
+        "finished": finished, "epochs_done": trainer.epoch, "batches_done": trainer.batches_done, "compute_offset": sparse.planner.compute_offset,
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }
     sparse.save_planner(out, metadata=json.loads(json.dumps(metadata)))

@@ -228,10 +228,14 @@ class PrunerTrainer:
                 "dense_acts": dense_acts}
 
     # ------------------------------------------------------------------ loop, state
+    @property
+    def batches_done(self) -> int:
+        return self.batches_before(self.epoch) + self.batch_index
+
     def train(self, progress: bool = True, max_batches: int | None = None, max_seconds: float | None = None) -> list[dict]:
         """Train to ``config.epochs``; ``max_batches`` / ``max_seconds`` stop early (state is saved: resumable)."""
         total = self.batches_before(self.config.epochs)
-        done = self.batches_before(self.epoch) + self.batch_index
+        done = self.batches_done
         stop = total if max_batches is None else min(total, done + max_batches)
         bar = tqdm(total=total, initial=done, disable=not progress, desc=f"pruner {self.config.strategy}",
                    unit="batch", dynamic_ncols=True)
