@@ -239,27 +239,36 @@ def test_warm_start_from_a_pruner_of_other_weights(tmp_path):
         read_planner_checkpoint(tmp_path / "policy.pt")
 
 
-def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_path):
+def rollout_store(tmp_path) -> TrajectoryStore:
+    store = TrajectoryStore(tmp_path / "rollouts.h5")
+    for seed, rollout in enumerate(trajectories(n=3, frames=5)):
+        store.append(rollout, seed, success=True)
+    return store
+
+
+def run_train_pruner(store: TrajectoryStore, policy, out, *flags) -> dict:
+    """``tts-gym train-pruner`` on a tiny DDIM-4 policy; returns the metadata of the file it wrote."""
     import argparse
     import json
 
     from tts_gym.sparsity.training import cli
 
-    store = TrajectoryStore(tmp_path / "rollouts.h5")
-    for seed, rollout in enumerate(trajectories(n=3, frames=5)):
-        store.append(rollout, seed, success=True)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--policy", str(policy), "--rollouts", str(store.path), "--out", str(out),
+                              "--sampler", "ddim", "--steps", "4", "--batch-size", "2", *flags])
+    assert cli.run(args) == 0
+    return json.loads(json.dumps(torch.load(out, weights_only=True)["metadata"]))
+
+
+def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_path):
+    store = rollout_store(tmp_path)
     old, new = tiny_policy(sampler=SamplerConfig("ddim", 4)), tiny_policy(sampler=SamplerConfig("ddim", 4), seed=1)
     old.save(tmp_path / "old.pt")
     new.save(tmp_path / "new.pt")
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
 
     def train(policy, out, *flags):
-        args = parser.parse_args(["--policy", str(policy), "--rollouts", str(store.path), "--out", str(out),
-                                  "--sampler", "ddim", "--steps", "4", "--epochs", "1", "--batch-size", "2",
-                                  "--segment-frames", "3", *flags])
-        assert cli.run(args) == 0
-        return json.loads(json.dumps(torch.load(out, weights_only=True)["metadata"]))
+        return run_train_pruner(store, policy, out, "--epochs", "1", "--segment-frames", "3", *flags)
 
     train(tmp_path / "old.pt", tmp_path / "old_pruner.pt")
     metadata = train(tmp_path / "new.pt", tmp_path / "new_pruner.pt", "--init", str(tmp_path / "old_pruner.pt"),
@@ -272,25 +281,12 @@ def test_train_pruner_command_warm_starts_and_records_its_inference_choices(tmp_
 
 def test_stop_after_counts_batches_of_the_whole_run(tmp_path):
     """--stop-after N stops once the run has N batches in all, however many invocations it took."""
-    import argparse
-    import json
-
-    from tts_gym.sparsity.training import cli
-
-    store = TrajectoryStore(tmp_path / "rollouts.h5")
-    for seed, rollout in enumerate(trajectories(n=3, frames=5)):
-        store.append(rollout, seed, success=True)
+    store = rollout_store(tmp_path)
     tiny_policy(sampler=SamplerConfig("ddim", 4)).save(tmp_path / "policy.pt")
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
 
     def train(stop_after: int) -> dict:
-        out = tmp_path / "pruner.pt"
-        args = parser.parse_args(["--policy", str(tmp_path / "policy.pt"), "--rollouts", str(store.path), "--out",
-                                  str(out), "--sampler", "ddim", "--steps", "4", "--epochs", "5", "--batch-size", "2",
-                                  "--segment-frames", "2", "--stop-after", str(stop_after)])
-        assert cli.run(args) == 0
-        return json.loads(json.dumps(torch.load(out, weights_only=True)["metadata"]))
+        return run_train_pruner(store, tmp_path / "policy.pt", tmp_path / "pruner.pt", "--epochs", "5",
+                                "--segment-frames", "2", "--stop-after", str(stop_after))
 
     assert train(2)["batches_done"] == 2
     assert train(3)["batches_done"] == 3  # resumed: one more batch, not three

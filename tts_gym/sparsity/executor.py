@@ -30,13 +30,13 @@ def _late_plan(deliver: Callable[[], np.ndarray]) -> np.ndarray:
     return plan
 
 
-def uniform_decisions(plan: np.ndarray) -> list[list[int]]:
-    """Per (step, block): the decision shared by every row, or MIXED. Host-side, once per act()."""
+def uniform_decisions(plan: np.ndarray) -> np.ndarray:
+    """Per (step, block) ``[K, 3L]``: the decision shared by every row, or MIXED."""
     same = (plan == plan[:1]).all(axis=0)
-    return np.where(same, plan[0], MIXED).tolist()
+    return np.where(same, plan[0], MIXED)
 
 
-def reuse_runs(decisions: list[list[int]]) -> list[list[tuple[int, int]]]:
+def reuse_runs(decisions: np.ndarray | list[list[int]]) -> list[list[tuple[int, int]]]:
     """Per step, the blocks as half-open ranges: each computed or mixed block alone, and maximal
     runs of consecutive blocks that every row reuses (their residuals are added in one sum).
 
@@ -54,6 +54,12 @@ def reuse_runs(decisions: list[list[int]]) -> list[list[tuple[int, int]]]:
     ranges = list(zip(start_cols.tolist(), (np.nonzero(stops)[1] + 1).tolist()))
     bounds = np.searchsorted(start_rows, np.arange(steps + 1)).tolist()
     return [ranges[bounds[k]:bounds[k + 1]] for k in range(steps)]
+
+
+def plan_layout(plan: np.ndarray) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    """Per step, the decisions shared by the batch and their ``reuse_runs``. Host-side, once per act()."""
+    uniform = uniform_decisions(plan)
+    return uniform.tolist(), reuse_runs(uniform)
 
 
 class PlanExecutor:
@@ -89,8 +95,7 @@ class PlanExecutor:
         def settle(new_plan: np.ndarray) -> None:
             nonlocal plan, decisions, runs, pending
             plan = validate_plan(new_plan, (batch, steps, blocks), cache.rollout_valid)
-            decisions = uniform_decisions(plan)
-            runs = reuse_runs(decisions)
+            decisions, runs = plan_layout(plan)
             pending = None
 
         if pending is None:
@@ -132,8 +137,7 @@ class PlanExecutor:
         model = self.model
         codes = np.asarray(decisions, dtype=np.int8)
         plan = codes[gates.detach().argmax(-1).numpy()]  # the hard plan the gates encode
-        planned = uniform_decisions(plan)
-        runs = reuse_runs(planned)
+        planned, runs = plan_layout(plan)
 
         def advance(k: int, h: torch.Tensor, memory_k: torch.Tensor) -> torch.Tensor:
             if gated_steps is not None and k not in gated_steps:

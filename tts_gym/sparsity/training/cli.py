@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     metadata = {
         "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
         "init": args.init,
-        "finished": finished, "epochs_done": trainer.epoch, "batches_done": trainer.batches_done, "compute_offset": sparse.planner.compute_offset,
+        "finished": finished, "epochs_done": trainer.epoch, "batches_done": trainer.batches_done,
+        "compute_offset": sparse.planner.compute_offset,
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }
     sparse.save_planner(out, metadata=json.loads(json.dumps(metadata)))
