@@ -293,6 +293,25 @@ def test_stop_after_counts_batches_of_the_whole_run(tmp_path):
     assert train(1)["batches_done"] == 3  # already past it: nothing trained
 
 
+def test_snapshots_are_written_every_n_batches_and_load(tmp_path):
+    """--snapshot-every N writes <out>_b<batches>.pt at every multiple of N, resumed runs included."""
+    store = rollout_store(tmp_path)
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    policy.save(tmp_path / "policy.pt")
+
+    def train(stop_after: int) -> dict:
+        return run_train_pruner(store, tmp_path / "policy.pt", tmp_path / "pruner.pt", "--epochs", "5",
+                                "--segment-frames", "2", "--stop-after", str(stop_after), "--snapshot-every", "2")
+
+    assert train(3)["batches_done"] == 3
+    assert train(5)["batches_done"] == 5
+    snapshots = sorted(tmp_path.glob("pruner_b*.pt"))
+    assert [path.name for path in snapshots] == ["pruner_b2.pt", "pruner_b4.pt"]
+    for path, batches in zip(snapshots, (2, 4)):
+        assert torch.load(path, weights_only=True)["metadata"]["batches_done"] == batches
+        assert policy.with_planner_file(path).planner.name == "pruner"
+
+
 def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
     """After 0 training steps the pruner's plan and chunks are BAC's at the same reuse."""
     from tts_gym.sparsity.planners import FixedPlanner

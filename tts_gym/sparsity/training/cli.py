@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=int, default=None, metavar="BATCHES",
                         help="stop (resumably) once the run has trained this many batches in all: a state picked "
                              "by its episodes can be trained again exactly")
+    parser.add_argument("--snapshot-every", type=int, default=None, metavar="BATCHES",
+                        help="also write the pruner every N batches of the run, as <out>_b<batches>.pt: the "
+                             "fidelity loss does not rank pruners by success, so pick one by validation episodes")
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--init", default=None, metavar="PLANNER_FILE",
@@ -55,6 +59,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "DDPM-100, or one trained on earlier weights of the policy)")
     parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
+
+
+def snapshot_goal(batches_done: int, every: int | None) -> int | None:
+    """The batch count of the next snapshot (None: no snapshots)."""
+    return None if not every else (batches_done // every + 1) * every
+
+
+def save_trained(trainer: PrunerTrainer, args: argparse.Namespace, trajectories: list, out: Path) -> dict:
+    """Write the trainer's pruner as a planner file, with the recipe and progress that made it."""
+    sparse = trainer.sparse_policy()
+    recent = trainer.history[-20:]
+    metadata = {
+        "train_config": trainer.config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
+        "init": args.init,
+        "finished": trainer.epoch >= trainer.config.epochs, "epochs_done": trainer.epoch,
+        "batches_done": trainer.batches_done,
+        "compute_offset": sparse.planner.compute_offset,
+        "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
+    }
+    sparse.save_planner(out, metadata=json.loads(json.dumps(metadata)))
+    return metadata
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,18 +110,19 @@ def run(args: argparse.Namespace) -> int:
     elif args.init:
         warm = read_planner_checkpoint(args.init)
         trainer.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
-    trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
-                  max_batches=None if args.stop_after is None else max(0, args.stop_after - trainer.batches_done))
-    sparse = trainer.sparse_policy()
-    finished = trainer.epoch >= config.epochs
-    recent = trainer.history[-20:]
-    metadata = {
-        "train_config": config.to_dict(), "rollouts": str(args.rollouts), "num_rollouts": len(trajectories),
-        "init": args.init,
-        "finished": finished, "epochs_done": trainer.epoch, "batches_done": trainer.batches_done,
-        "compute_offset": sparse.planner.compute_offset,
-        "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
-    }
-    sparse.save_planner(out, metadata=json.loads(json.dumps(metadata)))
+    deadline = None if args.max_minutes is None else time.monotonic() + 60 * args.max_minutes
+    stop = None if args.stop_after is None else max(trainer.batches_done, args.stop_after)
+    while True:  # in legs of --snapshot-every batches, each ending in a snapshot
+        goal = [b for b in (stop, snapshot_goal(trainer.batches_done, args.snapshot_every)) if b is not None]
+        before = trainer.batches_done
+        trainer.train(max_seconds=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                      max_batches=min(goal) - before if goal else None)
+        if args.snapshot_every and trainer.batches_done > before and trainer.batches_done % args.snapshot_every == 0:
+            snapshot = out.with_name(f"{out.stem}_b{trainer.batches_done}{out.suffix}")
+            save_trained(trainer, args, trajectories, snapshot)
+        if trainer.batches_done == before or trainer.batches_done in (stop, trainer.batches_before(config.epochs)) \
+                or (deadline is not None and time.monotonic() >= deadline):
+            break
+    metadata = save_trained(trainer, args, trajectories, out)
     print(f"wrote {out}: {json.dumps(metadata)}")
     return 0
