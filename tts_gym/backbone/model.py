@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .blocks import BlockKind, DecoderLayer
+from .blocks import BlockKind, DecoderLayer, dropout
 from .config import BLOCKS_PER_LAYER, BackboneConfig
 
 NEG_INF = float("-inf")
@@ -125,8 +126,10 @@ class DiffusionTransformer(nn.Module):
         return self.encoder(self.drop(tokens))
 
     # ------------------------------------------------------------------ decoder, block by block
+    # embed_actions and output run at every denoising step whatever the plan skips: they call the
+    # functional ops directly, as the module calls' own overhead is a visible share of a sparse act()
     def embed_actions(self, sample: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.input_emb(sample) + self.pos_emb)
+        return dropout(self.drop, F.linear(sample, self.input_emb.weight, self.input_emb.bias) + self.pos_emb)
 
     def block_residual(self, block: int, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Residual branch of decoder block ``block`` (0 .. 3L-1): layer ``block // 3``, kind ``block % 3``."""
@@ -134,7 +137,9 @@ class DiffusionTransformer(nn.Module):
         return layer.residual(BlockKind(block % BLOCKS_PER_LAYER), x, memory, self.mask, self.memory_mask)
 
     def output(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.ln_f(x))
+        norm = self.ln_f
+        x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        return F.linear(x, self.head.weight, self.head.bias)
 
     # ------------------------------------------------------------------ dense forward
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ class ResidualCache:
         self._forward: list[torch.Tensor | None] = []
         self._step: list[torch.Tensor | None] = []
         self._rollout: list[list[torch.Tensor | None]] = []
+        self._run_sums: dict[tuple[int, int], tuple[list[torch.Tensor], torch.Tensor]] = {}  # see read_sum
         self._clear_rollout()
 
     # ------------------------------------------------------------------ lifecycle
@@ -44,11 +45,13 @@ class ResidualCache:
         self.ensure_batch(batch)
         self._forward = [None] * BLOCKS_PER_LAYER
         self._step = [None] * self.blocks
+        self._run_sums = {}
 
     def end_act(self, plan: np.ndarray) -> None:
         self.rollout_valid |= plan == Decision.COMPUTE
         self._forward = []
         self._step = []
+        self._run_sums = {}
 
     def fresh_rows(self, batch: int) -> np.ndarray:
         """Rows with no rollout history (their act() must be dense to fill R)."""
@@ -74,6 +77,21 @@ class ResidualCache:
         if entry is None:  # validate_plan rules this out; kept as a last guard, never zeros
             raise RuntimeError(f"{Decision(decision).name} read at step {step}, block {block} before any write")
         return entry
+
+    def read_sum(self, decisions: list[int], step: int, start: int, stop: int) -> torch.Tensor:
+        """The sum of the entries that blocks ``start .. stop-1`` read under ``decisions`` (all reuse).
+
+        Consecutive steps often read the very same entries (T reads while nothing in between is
+        recomputed), so the last sum of each block range is kept and returned again while its
+        entries are the same tensors: exactly the same value, without a stack and a sum per step.
+        """
+        entries = [self.read(decisions[j], step, j) for j in range(start, stop)]
+        last = self._run_sums.get((start, stop))
+        if last is not None and all(old is new for old, new in zip(last[0], entries)):
+            return last[1]
+        total = torch.stack(entries).sum(0)
+        self._run_sums[(start, stop)] = (entries, total)
+        return total
 
     def write(self, step: int, block: int, residual: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         """Store a computed residual for all rows, or for ``rows`` only (``residual`` then has len(rows))."""

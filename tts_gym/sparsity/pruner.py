@@ -121,8 +121,10 @@ class Pruner(nn.Module):
         kv = torch.cat((time_kv[None, :, None].expand(batch, -1, -1, -1),
                         obs_kv[:, None].expand(-1, steps, -1, -1)), dim=2)  # [B, K, 1+To, 2w]
         k, v = kv.view(batch, steps, -1, 2, heads, width // heads).unbind(3)  # [B, K, T, H, w/H]
-        scores = torch.einsum("bkqhc,bkthc->bkhqt", q.expand(batch, steps, -1, -1, -1), k) / (width // heads) ** 0.5
-        attended = torch.einsum("bkhqt,bkthc->bkqhc", scores.softmax(-1), v).flatten(-2)  # [B, K, 3L, w]
+        # the 1+To memory tokens are few: softmax over a short last axis is ~10x slower on CPU than over a
+        # middle one, so the scores keep the token axis second to last
+        scores = torch.einsum("bkqhc,bkthc->bkhtq", q.expand(batch, steps, -1, -1, -1), k) / (width // heads) ** 0.5
+        attended = torch.einsum("bkhtq,bkthc->bkqhc", scores.softmax(-2), v).flatten(-2)  # [B, K, 3L, w]
         x = queries[None] + self.cross_out(attended)
         x = x + self.ffn(self.norm3(x))
         logits = self.head(self.norm_out(x))
