@@ -366,8 +366,12 @@ def test_executed_action_weights_match_what_the_queue_executes():
 def test_cached_references_equal_recomputed_ones(tmp_path):
     """An act's noise is fixed, so its dense reference is computed once, kept across a resume, and
     equals a fresh dense run under that noise."""
+    import shutil
+    from dataclasses import replace
+
     from tts_gym.sparsity.cache import ResidualCache
     from tts_gym.sparsity.plan import dense_plan
+    from tts_gym.sparsity.training.trainer import REFERENCES_FILE
 
     policy = tiny_policy()
     config = PrunerTrainConfig(epochs=2, batch_size=3, segment_frames=3, calibration_windows=4)
@@ -386,6 +390,13 @@ def test_cached_references_equal_recomputed_ones(tmp_path):
     assert resumed.try_resume() and len(resumed.references) == len(trainer.references)
     for key, chunk in trainer.references.items():
         torch.testing.assert_close(resumed.references[key], chunk)
+    # a new run at another rho takes them from its folder; one on other rollouts does not
+    (tmp_path / "other").mkdir()
+    shutil.copy(tmp_path / "run" / REFERENCES_FILE, tmp_path / "other" / REFERENCES_FILE)
+    other_rho = PrunerTrainer(policy, trajectories(), replace(config, rho=0.5), tmp_path / "other")
+    assert other_rho.references.keys() == trainer.references.keys()
+    moved = [windows + 0.1 for windows in trajectories()]
+    assert not PrunerTrainer(policy, moved, replace(config, rho=0.5), tmp_path / "other").references
 
 
 def test_lanes_play_each_rollout_whole_and_in_order():

@@ -18,6 +18,7 @@ fidelity term counts each predicted action by how much of it the action queue ex
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import replace
 import json
 import os
@@ -86,6 +87,14 @@ def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], 
     return policy.with_planner(PrunerPlanner(pruner, offset))
 
 
+def trajectories_digest(trajectories: list[np.ndarray]) -> str:
+    """A digest of the recorded observation windows, so cached references follow the rollouts they came from."""
+    digest = hashlib.sha256()
+    for windows in trajectories:
+        digest.update(np.ascontiguousarray(windows, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
 class PrunerTrainer:
     def __init__(self, policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], config: PrunerTrainConfig,
                  run_dir: str | os.PathLike) -> None:
@@ -119,11 +128,14 @@ class PrunerTrainer:
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
         self.references: dict[tuple[int, int], torch.Tensor] = {}  # (rollout, frame) -> its dense chunk
         self._saved_references = 0
-        # what the references depend on besides the acts (hashing the weights once, not per save)
+        # what the references depend on besides the acts (hashing the weights once, not per save): runs
+        # of any rho or init on the same policy, rollouts and seed share them (copy references.pt over)
         self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
-                                          policy.config.inference_choices(), config.seed])
+                                          policy.config.inference_choices(), config.seed,
+                                          trajectories_digest(trajectories)])
         self.pool: ResidualCache | None = None  # R of every lane's current rollout; None: every lane restarts
         self.epoch, self.batch_index, self.history = 0, 0, []
+        self.load_references()
 
     def start_from(self, planner: PrunerPlanner) -> None:
         """Warm start from a trained pruner of the same shape (another sampler's, say); the offset is
@@ -279,13 +291,17 @@ class PrunerTrainer:
         self.pruner.load_state_dict(state["pruner"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch_index, self.history = int(state["epoch"]), int(state["batch_index"]), list(state["history"])
+        return True
+
+    def load_references(self) -> None:
+        """Take the dense chunks cached in the run folder if they were made for this policy, sampler,
+        inference choices, seed and rollouts; otherwise they are recomputed as needed."""
         references = self.run_dir / REFERENCES_FILE
         if references.is_file():
             cached = torch.load(references, map_location="cpu", weights_only=True)
-            if cached["key"] == self.references_key and "acts" in cached:  # else recomputed as needed
+            if cached["key"] == self.references_key and "acts" in cached:
                 self.references = dict(zip(map(tuple, cached["acts"].tolist()), cached["chunks"]))
                 self._saved_references = len(self.references)
-        return True
 
     def calibrate(self) -> float:
         """Compute-logit offset that puts the trained pruner's reuse share on ``rho`` (see planners.learned)."""
