@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -61,9 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
 
 
-def snapshot_goal(batches_done: int, every: int | None) -> int | None:
-    """The batch count of the next snapshot (None: no snapshots)."""
-    return None if not every else (batches_done // every + 1) * every
+def snapshot_path(out: Path, batches_done: int) -> Path:
+    return out.with_name(f"{out.stem}_b{batches_done}{out.suffix}")
 
 
 def save_trained(trainer: PrunerTrainer, args: argparse.Namespace, trajectories: list, out: Path) -> dict:
@@ -110,19 +108,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.init:
         warm = read_planner_checkpoint(args.init)
         trainer.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
-    deadline = None if args.max_minutes is None else time.monotonic() + 60 * args.max_minutes
-    stop = None if args.stop_after is None else max(trainer.batches_done, args.stop_after)
-    while True:  # in legs of --snapshot-every batches, each ending in a snapshot
-        goal = [b for b in (stop, snapshot_goal(trainer.batches_done, args.snapshot_every)) if b is not None]
-        before = trainer.batches_done
-        trainer.train(max_seconds=None if deadline is None else max(0.0, deadline - time.monotonic()),
-                      max_batches=min(goal) - before if goal else None)
-        if args.snapshot_every and trainer.batches_done > before and trainer.batches_done % args.snapshot_every == 0:
-            snapshot = out.with_name(f"{out.stem}_b{trainer.batches_done}{out.suffix}")
-            save_trained(trainer, args, trajectories, snapshot)
-        if trainer.batches_done == before or trainer.batches_done in (stop, trainer.batches_before(config.epochs)) \
-                or (deadline is not None and time.monotonic() >= deadline):
-            break
+    trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+                  max_batches=None if args.stop_after is None else max(0, args.stop_after - trainer.batches_done),
+                  snapshot_every=args.snapshot_every,
+                  on_snapshot=lambda: save_trained(trainer, args, trajectories, snapshot_path(out, trainer.batches_done)))
     metadata = save_trained(trainer, args, trajectories, out)
     print(f"wrote {out}: {json.dumps(metadata)}")
     return 0

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import replace
 import json
 import os
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -244,8 +245,12 @@ class PrunerTrainer:
     def batches_done(self) -> int:
         return self.batches_before(self.epoch) + self.batch_index
 
-    def train(self, progress: bool = True, max_batches: int | None = None, max_seconds: float | None = None) -> list[dict]:
-        """Train to ``config.epochs``; ``max_batches`` / ``max_seconds`` stop early (state is saved: resumable)."""
+    def train(self, progress: bool = True, max_batches: int | None = None, max_seconds: float | None = None,
+              snapshot_every: int | None = None, on_snapshot: Callable[[], None] | None = None) -> list[dict]:
+        """Train to ``config.epochs``; ``max_batches`` / ``max_seconds`` stop early (state is saved: resumable).
+
+        ``on_snapshot`` is called whenever the run's batch count reaches a multiple of ``snapshot_every``.
+        """
         total = self.batches_before(self.config.epochs)
         done = self.batches_done
         stop = total if max_batches is None else min(total, done + max_batches)
@@ -265,6 +270,8 @@ class PrunerTrainer:
             if self.batch_index == self.batches_per_epoch:
                 self.epoch, self.batch_index = self.epoch + 1, 0
             self.save_state()
+            if snapshot_every and on_snapshot is not None and done % snapshot_every == 0:
+                on_snapshot()
         bar.close()
         return self.history
 
