@@ -98,6 +98,10 @@ tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lif
 tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --sampler ddpm --steps 100 --rho 0.95 \
     --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 120 --snapshot-every 40 --threads 1 \
     --init $P/lift_ddpm100_rho0.93.pt --out $P/lift_ddpm100_rho0.95.pt
+# and on to rho 0.97 from that one the same way (0.17 / 0.63 / 0.97 at 40 / 80 / 120 batches)
+tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 --sampler ddpm --steps 100 --rho 0.97 \
+    --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 120 --snapshot-every 40 --threads 1 \
+    --init $P/lift_ddpm100_rho0.95.pt --out $P/lift_ddpm100_rho0.97.pt
 # Can's at rho 0.90 from BAC's plan, R carried (the default); snapshots every 60 batches, the one kept
 # picked by validation episodes (seeds 200000+): 300 batches (0.43 / 0.60 / 0.90 / 0.20 / 0.93 at 60..300)
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 --rho 0.9 \
