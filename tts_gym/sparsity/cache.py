@@ -15,9 +15,6 @@ from ..backbone.config import BLOCKS_PER_LAYER
 from .plan import Decision
 
 
-_REUSE_F, _REUSE_T = int(Decision.REUSE_F), int(Decision.REUSE_T)
-
-
 class ResidualCache:
     def __init__(self, steps: int, blocks: int) -> None:
         self.steps = steps
@@ -88,13 +85,7 @@ class ResidualCache:
         recomputed), so the last sum of each block range is kept and returned again while its
         entries are the same tensors: exactly the same value, without a stack and a sum per step.
         """
-        # read inline, not through ``read``: this runs every step, and the calls cost what the sum does
-        forward, latest, rollout = self._forward, self._step, self._rollout[step]
-        entries = [forward[j % BLOCKS_PER_LAYER] if decision == _REUSE_F else latest[j] if decision == _REUSE_T
-                   else rollout[j] for j, decision in enumerate(decisions[start:stop], start)]
-        missing = [j for j, entry in enumerate(entries, start) if entry is None]
-        if missing:
-            self.read(decisions[missing[0]], step, missing[0])  # raises: never summed as zeros
+        entries = [self.read(decisions[j], step, j) for j in range(start, stop)]
         last = self._run_sums.get((start, stop))
         if last is not None and all(old is new for old, new in zip(last[0], entries)):
             return last[1]
