@@ -149,6 +149,30 @@ def test_resume_continues_where_it_stopped(tmp_path):
         torch.testing.assert_close(second.pruner.state_dict()[key], value)
 
 
+def test_moving_average_is_what_a_run_hands_out_and_resumes(tmp_path):
+    """With ema_decay the saved pruner is the average of the trained states, and a resumed run
+    takes that average up where it stopped."""
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    config = PrunerTrainConfig(epochs=2, batch_size=3, segment_frames=3, learning_rate=3e-3, ema_decay=0.9)
+    straight = PrunerTrainer(policy, trajectories(), config, tmp_path / "straight")
+    start = {k: v.clone() for k, v in straight.pruner.state_dict().items()}
+    straight.train(progress=False, max_batches=4)
+    averaged, last = straight.trained_pruner.state_dict(), straight.pruner.state_dict()
+    assert straight.trained_pruner is not straight.pruner
+    for key, value in averaged.items():  # the average lies between the start and the last state
+        assert not torch.equal(value, last[key]) or torch.equal(start[key], last[key])
+    planner = straight.sparse_policy(calibrated=False).planner
+    for key, value in planner.pruner.state_dict().items():
+        torch.testing.assert_close(value, averaged[key])
+
+    resumed = PrunerTrainer(policy, trajectories(), config, tmp_path / "straight")
+    assert resumed.try_resume() and resumed.average.step == straight.average.step > 0
+    for key, value in resumed.trained_pruner.state_dict().items():
+        torch.testing.assert_close(value, averaged[key])
+    with pytest.raises(ValueError, match="ema_decay"):
+        PrunerTrainConfig(ema_decay=1.0)
+
+
 def test_trajectory_store_round_trip_and_resume(tmp_path):
     store = TrajectoryStore(tmp_path / "rollouts.h5")
     with pytest.raises(ValueError, match="no trajectory file"):

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=PrunerTrainConfig.learning_rate)
     parser.add_argument("--prior-lr", type=float, default=PrunerTrainConfig.prior_learning_rate,
                         help="learning rate of the prior table (per-decision logits)")
+    parser.add_argument("--ema-decay", type=float, default=PrunerTrainConfig.ema_decay,
+                        help="save the moving average of the pruner's weights at this decay, per optimiser step "
+                             "(e.g. 0.99), not the last state: neighbouring states differ widely in success")
     parser.add_argument("--sparsity-weight", type=float, default=PrunerTrainConfig.sparsity_weight)
     parser.add_argument("--width", type=int, default=PrunerTrainConfig.width)
     parser.add_argument("--init-plan", default=PrunerTrainConfig.init_plan, choices=INIT_PLANS,
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         prior_learning_rate=args.prior_lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
         init_plan=args.init_plan, gated_steps=args.gated_steps, executed_weighting=not args.all_actions,
-        carry_rollout_cache=not args.reset_each_batch,
+        carry_rollout_cache=not args.reset_each_batch, ema_decay=args.ema_decay,
     )
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_run")

@@ -20,7 +20,9 @@ class PrunerTrainConfig:
     compute every block for their gates' gradients, the rest run the hard plan as inference does.
     ``carry_rollout_cache`` keeps each lane's rollout cache R from one batch to the next, so only a
     rollout's first act is dense; off, every batch starts its lanes dense, as after a reset. Each
-    batch draws ``batch_size`` of the ``lanes`` at random (see ``lanes``).
+    batch draws ``batch_size`` of the ``lanes`` at random (see ``lanes``). ``ema_decay`` > 0 saves an
+    exponential moving average of the pruner's weights (decay warming up to it) instead of the last
+    state: neighbouring states' plans differ widely in success, an average of them less.
     """
 
     strategy: str = "omni"
@@ -41,6 +43,7 @@ class PrunerTrainConfig:
     executed_weighting: bool = True  # weight the fidelity term by what the action queue executes
     carry_rollout_cache: bool = True  # R carries across batches (dense act once per rollout), else per batch
     lanes: int = 32  # rollouts played side by side (at most the recorded ones); a batch draws batch_size of them
+    ema_decay: float = 0.0  # the saved pruner is the weights' moving average at this decay (0: the last state)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rho < 1.0:
@@ -56,6 +59,8 @@ class PrunerTrainConfig:
         if self.lanes < self.batch_size:
             raise ValueError(f"lanes ({self.lanes}) must be >= batch_size ({self.batch_size}): a batch draws its rows "
                              "from the lanes")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay}")
         if self.gated_steps < 0:
             raise ValueError(f"gated_steps must be >= 0 (0: every step), got {self.gated_steps}")
 

@@ -32,6 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ...files import save_torch, write_csv
+from ...training.ema import EMA
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
 from ..plan import dense_plan
@@ -124,6 +125,8 @@ class PrunerTrainer:
         if prior:
             groups.append({"params": prior, "lr": config.prior_learning_rate, "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups)
+        self.average: EMA | None = None
+        self.restart_average()
         horizon_weights = policy.executed_action_weights() if config.executed_weighting \
             else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
@@ -151,6 +154,17 @@ class PrunerTrainer:
         if planner.pruner.config.n_steps != self.pruner.config.n_steps:  # another K's table: keep this one's
             weights.pop("prior", None)
         self.pruner.load_state_dict(weights, strict=False)  # the configs match but for the table
+        self.restart_average()
+
+    def restart_average(self) -> None:
+        """The moving average starts at the pruner's current weights (its static plan, or a warm start)."""
+        if self.config.ema_decay:
+            self.average = EMA(self.pruner, max_decay=self.config.ema_decay)
+
+    @property
+    def trained_pruner(self) -> Pruner:
+        """The pruner a run hands out: the moving average of its weights, or the last state without one."""
+        return self.pruner if self.average is None else self.average.model
 
     @property
     def batches_per_epoch(self) -> int:
@@ -232,6 +246,8 @@ class PrunerTrainer:
             loss.backward()
             nn.utils.clip_grad_norm_(self.pruner.parameters(), 1.0)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(self.pruner)
             cache.detach_()
             metrics.append((fidelity.item(), hard_share.item(), 1.0 - hard_share.item()))
         if carry:
@@ -279,6 +295,8 @@ class PrunerTrainer:
         state = {"config": self.config.to_dict(), "pruner": self.pruner.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "batch_index": self.batch_index,
                  "history": self.history}
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         save_torch(state, self.run_dir / STATE_FILE)
         write_csv(self.run_dir / LOG_FILE, self.history)
         if len(self.references) != self._saved_references:
@@ -293,9 +311,13 @@ class PrunerTrainer:
         if not path.is_file():
             return False
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if json.loads(json.dumps(state["config"])) != json.loads(json.dumps(self.config.to_dict())):
+        # a run saved before a config field existed ran at that field's default
+        saved = {**PrunerTrainConfig().to_dict(), **state["config"]}
+        if json.loads(json.dumps(saved)) != json.loads(json.dumps(self.config.to_dict())):
             raise ValueError(f"{path} was written with another pruner config; use another --run-dir")
         self.pruner.load_state_dict(state["pruner"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.batch_index, self.history = int(state["epoch"]), int(state["batch_index"]), list(state["history"])
         return True
@@ -312,8 +334,8 @@ class PrunerTrainer:
 
     def calibrate(self) -> float:
         """Compute-logit offset that puts the trained pruner's reuse share on ``rho`` (see planners.learned)."""
-        return calibration_offset(self.policy, self.pruner, self.planned_windows, self.config.rho)
+        return calibration_offset(self.policy, self.trained_pruner, self.planned_windows, self.config.rho)
 
     def sparse_policy(self, calibrated: bool = True) -> SparseDiffusionPolicy:
         offset = self.calibrate() if calibrated else 0.0
-        return self.policy.with_planner(PrunerPlanner(copy.deepcopy(self.pruner), offset))
+        return self.policy.with_planner(PrunerPlanner(copy.deepcopy(self.trained_pruner), offset))
