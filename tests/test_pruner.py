@@ -173,6 +173,27 @@ def test_moving_average_is_what_a_run_hands_out_and_resumes(tmp_path):
         PrunerTrainConfig(ema_decay=1.0)
 
 
+def test_validation_scores_the_hard_plan_on_held_out_rollouts(tmp_path):
+    """Held-out rollouts are not trained on; a state's score is deterministic, 0 for a plan that
+    computes everything and positive for one that reuses."""
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    rollouts = trajectories()
+    config = PrunerTrainConfig(rho=0.8, epochs=1, batch_size=2, lanes=4, segment_frames=3, validation_rollouts=2)
+    trainer = PrunerTrainer(policy, rollouts, config, tmp_path)
+    assert len(trainer.lanes.trajectories) == 4 and sorted(trainer.validation) == [4, 5]
+    sparse = trainer.sparse_policy()
+    score = trainer.validation_fidelity(sparse)
+    assert score > 0 and trainer.validation_fidelity(sparse) == score
+    assert {rollout for rollout, _ in trainer.references} == {4, 5}  # one dense reference per held-out act
+    computing = pruner_for(policy, n_steps=policy.sampler.num_steps)
+    with torch.no_grad():
+        computing.head.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
+    # references run batched, the scored acts one by one: equal up to float summation order
+    assert trainer.validation_fidelity(policy.with_planner(PrunerPlanner(computing))) < 1e-5 * score
+    with pytest.raises(ValueError, match="leave none"):
+        PrunerTrainer(policy, rollouts, replace(config, validation_rollouts=6), tmp_path / "all")
+
+
 def test_trajectory_store_round_trip_and_resume(tmp_path):
     store = TrajectoryStore(tmp_path / "rollouts.h5")
     with pytest.raises(ValueError, match="no trajectory file"):
@@ -334,6 +355,23 @@ def test_snapshots_are_written_every_n_batches_and_load(tmp_path):
     for path, batches in zip(snapshots, (2, 4)):
         assert torch.load(path, weights_only=True)["metadata"]["batches_done"] == batches
         assert policy.with_planner_file(path).planner.name == "pruner"
+
+
+def test_validated_run_writes_its_best_scoring_state(tmp_path):
+    """With held-out rollouts, --out is the snapshot (starting state and final state included) with
+    the lowest validation score."""
+    store = TrajectoryStore(tmp_path / "rollouts.h5")
+    for seed, rollout in enumerate(trajectories(n=4, frames=5)):
+        store.append(rollout, seed, success=True)
+    tiny_policy(sampler=SamplerConfig("ddim", 4)).save(tmp_path / "policy.pt")
+    picked = run_train_pruner(store, tmp_path / "policy.pt", tmp_path / "pruner.pt", "--epochs", "5", "--lr", "3e-2",
+                              "--segment-frames", "2", "--stop-after", "5", "--snapshot-every", "2",
+                              "--validation-rollouts", "1", "--rho", "0.5")
+    scores = {int(path.stem.split("_b")[-1]): torch.load(path, weights_only=True)["metadata"]["validation_l1"]
+              for path in tmp_path.glob("pruner_b*.pt")}
+    assert sorted(scores) == [0, 2, 4, 5]
+    assert picked["validation_l1"] == min(scores.values())
+    assert scores[picked["batches_done"]] == picked["validation_l1"]
 
 
 def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):

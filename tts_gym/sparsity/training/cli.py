@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -52,8 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop (resumably) once the run has trained this many batches in all: a state picked "
                              "by its episodes can be trained again exactly")
     parser.add_argument("--snapshot-every", type=int, default=None, metavar="BATCHES",
-                        help="also write the pruner every N batches of the run, as <out>_b<batches>.pt: the "
-                             "fidelity loss does not rank pruners by success, so pick one by validation episodes")
+                        help="also write the pruner every N batches of the run, as <out>_b<batches>.pt: success "
+                             "swings between neighbouring states and the training batches' loss does not rank them")
+    parser.add_argument("--validation-rollouts", type=int, default=PrunerTrainConfig.validation_rollouts,
+                        metavar="N", help="hold the last N rollouts out of training and score every snapshot's hard "
+                                          "plan on them (fidelity to dense, in rollout order); --out is then the "
+                                          "best-scoring snapshot or final state")
     parser.add_argument("--run-dir", default=None, help="resumable state (default: <out>_run/)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--init", default=None, metavar="PLANNER_FILE",
@@ -68,7 +73,8 @@ def snapshot_path(out: Path, batches_done: int) -> Path:
 
 
 def save_trained(trainer: PrunerTrainer, args: argparse.Namespace, trajectories: list, out: Path) -> dict:
-    """Write the trainer's pruner as a planner file, with the recipe and progress that made it."""
+    """Write the trainer's pruner as a planner file, with the recipe, progress and (with held-out
+    rollouts) validation score that made it."""
     sparse = trainer.sparse_policy()
     recent = trainer.history[-20:]
     metadata = {
@@ -79,8 +85,21 @@ def save_trained(trainer: PrunerTrainer, args: argparse.Namespace, trajectories:
         "compute_offset": sparse.planner.compute_offset,
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }
+    if trainer.validation:
+        metadata["validation_l1"] = trainer.validation_fidelity(sparse)
     sparse.save_planner(out, metadata=json.loads(json.dumps(metadata)))
     return metadata
+
+
+def best_validated(out: Path, config: PrunerTrainConfig) -> Path:
+    """The snapshot of this run (same recipe) with the lowest validation score, resumed runs and the
+    starting state included: training is kept only where it scores better than where it started."""
+    scored = {}
+    for path in out.parent.glob(f"{out.stem}_b*{out.suffix}"):
+        metadata = read_planner_checkpoint(path).get("metadata", {})
+        if metadata.get("train_config") == json.loads(json.dumps(config.to_dict())) and "validation_l1" in metadata:
+            scored[path] = metadata["validation_l1"]
+    return min(scored, key=scored.get)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
         init_plan=args.init_plan, gated_steps=args.gated_steps, executed_weighting=not args.all_actions,
         carry_rollout_cache=not args.reset_each_batch, ema_decay=args.ema_decay,
+        validation_rollouts=args.validation_rollouts,
     )
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_run")
@@ -111,10 +131,28 @@ def run(args: argparse.Namespace) -> int:
     elif args.init:
         warm = read_planner_checkpoint(args.init)
         trainer.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
+    written = set()
+
+    def snapshot() -> None:
+        path = snapshot_path(out, trainer.batches_done)
+        save_trained(trainer, args, trajectories, path)
+        written.add(path)
+
+    if config.validation_rollouts and trainer.batches_done == 0:
+        snapshot()  # the starting state (the static plan, or the warm start) is a candidate too
+
     trainer.train(max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
                   max_batches=None if args.stop_after is None else max(0, args.stop_after - trainer.batches_done),
                   snapshot_every=args.snapshot_every,
-                  on_snapshot=lambda: save_trained(trainer, args, trajectories, snapshot_path(out, trainer.batches_done)))
-    metadata = save_trained(trainer, args, trajectories, out)
-    print(f"wrote {out}: {json.dumps(metadata)}")
+                  on_snapshot=snapshot)
+    if not config.validation_rollouts:
+        metadata = save_trained(trainer, args, trajectories, out)
+        print(f"wrote {out}: {json.dumps(metadata)}")
+        return 0
+    final = snapshot_path(out, trainer.batches_done)
+    if final not in written:
+        save_trained(trainer, args, trajectories, final)
+    best = best_validated(out, config)
+    shutil.copyfile(best, out)
+    print(f"wrote {out}: the best validated state, {best.name}: {json.dumps(read_planner_checkpoint(out)['metadata'])}")
     return 0

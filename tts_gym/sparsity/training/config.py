@@ -23,6 +23,9 @@ class PrunerTrainConfig:
     batch draws ``batch_size`` of the ``lanes`` at random (see ``lanes``). ``ema_decay`` > 0 saves an
     exponential moving average of the pruner's weights (decay warming up to it) instead of the last
     state: neighbouring states' plans differ widely in success, an average of them less.
+    ``validation_rollouts`` holds the last rollouts out of training: a state's hard plan is scored on
+    them (see ``PrunerTrainer.validation_fidelity``), which ranks states by success where the training
+    batches' loss does not.
     """
 
     strategy: str = "omni"
@@ -44,6 +47,7 @@ class PrunerTrainConfig:
     carry_rollout_cache: bool = True  # R carries across batches (dense act once per rollout), else per batch
     lanes: int = 32  # rollouts played side by side (at most the recorded ones); a batch draws batch_size of them
     ema_decay: float = 0.0  # the saved pruner is the weights' moving average at this decay (0: the last state)
+    validation_rollouts: int = 0  # the last recorded rollouts, held out to score states by (0: none)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rho < 1.0:
@@ -51,6 +55,8 @@ class PrunerTrainConfig:
         if self.segment_frames < (1 if self.carry_rollout_cache else 2):
             raise ValueError("segment_frames must be >= 1, or >= 2 when R does not carry across batches "
                              "(one dense act to fill R, then sparse ones)")
+        if self.validation_rollouts < 0:
+            raise ValueError(f"validation_rollouts must be >= 0, got {self.validation_rollouts}")
         for name in ("epochs", "batch_size", "width", "calibration_windows", "lanes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PrunerTrainConfig.{name} must be >= 1")

@@ -111,9 +111,17 @@ class PrunerTrainer:
         self.pruner = Pruner(PrunerConfig(config.strategy, backbone.n_blocks, backbone.n_emb, config.width,
                                           config.n_head, config.ffn_mult, n_steps=prior_steps))
         self.decisions = self.pruner.config.decisions
-        self.lanes = RolloutLanes(trajectories, min(config.lanes, len(trajectories)), config.batch_size,
+        held_out = config.validation_rollouts
+        if held_out and held_out >= len(trajectories):
+            raise ValueError(f"{held_out} validation rollouts leave none of the {len(trajectories)} recorded "
+                             "to train on")
+        training = trajectories[:len(trajectories) - held_out]
+        # held-out rollouts keep their index in the file: a (rollout, act) names one reference everywhere
+        self.trajectories = trajectories
+        self.validation = {i: trajectories[i] for i in range(len(training), len(trajectories))}
+        self.lanes = RolloutLanes(training, min(config.lanes, len(training)), config.batch_size,
                                   config.segment_frames, config.seed)
-        self.planned_windows = acts_after_the_first(trajectories)
+        self.planned_windows = acts_after_the_first(training)
         if prior_steps:
             windows = spread(self.planned_windows, config.calibration_windows)
             self.pruner.start_from_plan(static_plan(policy, windows, config.rho, config.init_plan))
@@ -179,6 +187,10 @@ class PrunerTrainer:
         return [torch.Generator().manual_seed((self.config.seed << 40) + (int(r) << 20) + int(f))
                 for r, f in zip(rollouts, frames)]
 
+    def windows(self, rollouts: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """Observation windows of recorded acts, training or held out."""
+        return np.stack([self.trajectories[r][f] for r, f in zip(rollouts.tolist(), frames.tolist())])
+
     @torch.no_grad()
     def dense_references(self, rollouts: np.ndarray, frames: np.ndarray) -> torch.Tensor:
         """The dense chunks [N, Tp, Da] of those acts under their own noise, computed once."""
@@ -188,7 +200,7 @@ class PrunerTrainer:
             steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
             r, f = np.array(missing).T
             sample, noise = self.policy.draw_noise(len(missing), self.act_noise(r, f))
-            memory = self.policy.encode(self.lanes.windows(r, f))
+            memory = self.policy.encode(self.windows(r, f))
             chunks = self.executor.run(memory, dense_plan(len(missing), steps, blocks), sample, noise,
                                        ResidualCache(steps, blocks))
             self.references.update(zip(missing, chunks))
@@ -197,6 +209,30 @@ class PrunerTrainer:
     def fidelity(self, chunk: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """L1 per predicted action, weighted by how much of it is executed; mean over rows."""
         return ((chunk - reference).abs().mean(-1) * self.action_weights).sum(-1).mean()
+
+    @torch.no_grad()
+    def validation_fidelity(self, sparse: SparseDiffusionPolicy) -> float:
+        """Mean fidelity of ``sparse``'s hard plan over the held-out rollouts' acts after the first.
+
+        Each rollout plays in order with its own rollout cache, every act under its recorded noise, so
+        the score is deterministic and each dense reference is computed once for the whole run.
+        """
+        if not self.validation:
+            raise ValueError("no held-out rollouts to score on: set validation_rollouts")
+        steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
+        scores = []
+        for rollout, windows in self.validation.items():
+            frames = np.arange(len(windows))
+            references = self.dense_references(np.full(len(windows), rollout), frames)
+            cache = ResidualCache(steps, blocks)
+            cache.ensure_batch(1)
+            for frame in frames:
+                memory = sparse.encode(windows[frame:frame + 1])
+                sample, noise = sparse.draw_noise(1, self.act_noise([rollout], [frame]))
+                chunk = sparse.executor.run(memory, sparse.plan(memory, cache), sample, noise, cache)
+                if frame:  # the first act is dense by rule: it only fills R
+                    scores.append(self.fidelity(chunk, references[frame:frame + 1]).item())
+        return float(np.mean(scores))
 
     def pick_gated_steps(self, rng: np.random.Generator) -> list[int] | None:
         steps = self.sampler.num_steps
