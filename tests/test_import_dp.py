@@ -258,6 +258,20 @@ def test_record_train_pruner_and_eval_run_on_an_imported_policy(tmp_path):
     assert (tmp_path / "eval" / "summary.json").exists()
 
 
+def test_record_rollouts_of_a_sparse_policy_says_so_per_rollout(tmp_path):
+    """--planner records the pruned policy's own rollouts (DAgger's data) beside dense ones, each
+    rollout with the reuse share it was played at."""
+    from tts_gym.sparsity.training.trajectories import TrajectoryStore
+
+    policy, rollouts, pruner = record_and_train_pruner(tmp_path)
+    assert main(["record-rollouts", "--policy", policy, "--planner", pruner, "--out", rollouts, "--episodes", "2",
+                 "--seed-start", "1000"]) == 0
+    store = TrajectoryStore(rollouts)
+    assert store.seeds() == [0, 1, 1000, 1001] and len(store.load()) == 4
+    dense, sparse = store.reuse_shares()[:2], store.reuse_shares()[2:]
+    assert dense == [0.0, 0.0] and all(share > 0 for share in sparse)
+
+
 @pytest.mark.slow
 def test_bench_runs_on_an_imported_policy(tmp_path):
     policy, rollouts, pruner = record_and_train_pruner(tmp_path)
