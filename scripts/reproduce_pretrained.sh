@@ -108,7 +108,7 @@ tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OU
     --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 300 --snapshot-every 60 --threads 1 \
     --out $P/can_ddpm100_rho0.90.pt
 # and on to rho 0.92 from that one, handing out the moving average of its weights (decay 0.99); snapshots every
-# 40 batches kept 0.37 / 0.77 / 0.80 / 0.70 on validation seeds (40..160); the 120-batch one ships (~10 min)
+# 40 batches kept 0.37 / 0.77 / 0.80 / 0.70 on validation seeds (40..160); the 120-batch one ships (16 min beside another job)
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 --rho 0.92 \
     --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 120 --snapshot-every 40 --ema-decay 0.99 --threads 1 \
     --init $P/can_ddpm100_rho0.90.pt --out $P/can_ddpm100_rho0.92.pt
@@ -116,7 +116,7 @@ tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OU
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddpm --steps 100 \
     --rho 0.85 --recalibrate $P/square_ddpm100_rho0.90.pt --out $P/square_ddpm100_rho0.85.pt
 # and back to rho 0.90 from that one with the weight average (decay 0.99): snapshots every 40 batches kept
-# 0.77 / 0.73 / 0.87 on validation seeds (80..160); the 160-batch one ships (~20 min)
+# 0.77 / 0.73 / 0.87 on validation seeds (80..160); the 160-batch one ships (20 min beside another job)
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddpm --steps 100 \
     --rho 0.9 --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 160 --snapshot-every 40 --ema-decay 0.99 \
     --threads 1 --init $P/square_ddpm100_rho0.85.pt --out $P/square_ddpm100_rho0.90_ema.pt
