@@ -8,11 +8,15 @@ all three caches without copies.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
 from ..backbone.config import BLOCKS_PER_LAYER
 from .plan import Decision
+
+_REUSE_T = int(Decision.REUSE_T)  # a plain int: runs of decisions are compared as plain ints
 
 
 class ResidualCache:
@@ -85,13 +89,19 @@ class ResidualCache:
         recomputed), so the last sum of each block range is kept and returned again while its
         entries are the same tensors: exactly the same value, without a stack and a sum per step.
         """
-        entries = [self.read(decisions[j], step, j) for j in range(start, stop)]
+        entries = self._entries(decisions, step, start, stop)
         last = self._run_sums.get((start, stop))
-        if last is not None and all(old is new for old, new in zip(last[0], entries)):
+        if last is not None and all(map(operator.is_, last[0], entries)):
             return last[1]
         total = torch.stack(entries).sum(0)
         self._run_sums[(start, stop)] = (entries, total)
         return total
+
+    def _entries(self, decisions: list[int], step: int, start: int, stop: int) -> list[torch.Tensor]:
+        run = decisions[start:stop]
+        if run.count(_REUSE_T) == len(run):  # most runs read T only: a slice, not a lookup per block
+            return self._step[start:stop]
+        return [self.read(decision, step, block) for block, decision in enumerate(run, start)]
 
     def write(self, step: int, block: int, residual: torch.Tensor, rows: torch.Tensor | None = None) -> None:
         """Store a computed residual for all rows, or for ``rows`` only (``residual`` then has len(rows))."""
