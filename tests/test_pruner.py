@@ -536,3 +536,45 @@ def test_gated_steps_change_only_which_gates_learn(tmp_path):
     torch.testing.assert_close(chunks[0], chunks[1])
     assert (grads[0][1:] > 0).all()
     assert (grads[1][[2, 5]] > 0).all() and grads[1][[0, 1, 3, 4, 6, 7]].sum() == 0
+
+
+def test_modal_plan_takes_the_most_frequent_decision_and_compute_on_ties():
+    from tts_gym.sparsity.planners.frozen import modal_plan
+
+    C, F, T, R = (int(d) for d in Decision)
+    plans = np.array([[[C, T, T, R]], [[T, T, F, R]], [[T, R, F, C]], [[C, T, R, R]]], np.int8)
+    np.testing.assert_array_equal(modal_plan(plans), [[C, T, F, R]])  # column 0: C and T tie -> C
+
+
+def test_frozen_pruner_is_its_static_plan_when_no_decision_depends_on_the_observation(tmp_path):
+    """A pruner at its prior plan decides the same everywhere: frozen, it is that plan exactly,
+    with the same actions; a pruner whose decisions hinge on the observation reports how often."""
+    from tts_gym.sparsity.planners.base import FixedPlanner
+    from tts_gym.sparsity.training.trainer import frozen
+
+    policy = tiny_policy()
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    plan = np.random.default_rng(0).choice(np.array([0, 1, 2, 3], np.int8), size=(steps, blocks))
+    plan[0] = Decision.COMPUTE
+    pruner = pruner_for(policy, n_steps=steps)
+    pruner.start_from_plan(plan)
+    sparse = policy.with_planner(PrunerPlanner(pruner))
+    rollouts = trajectories(n=3)
+    fixed, report = frozen(sparse, rollouts)
+    assert isinstance(fixed.planner, FixedPlanner)
+    np.testing.assert_array_equal(fixed.planner.fixed, plan)
+    assert report.decisions_changed == 0.0 and report.acts_changed == 0.0 and report.acts == 3 * 8
+    assert report.reuse == pytest.approx((plan != Decision.COMPUTE).mean())
+    for f, window in enumerate(rollouts[0]):
+        a = sparse.predict_action_chunk(window, generator=torch.Generator().manual_seed(f))
+        b = fixed.predict_action_chunk(window, generator=torch.Generator().manual_seed(f))
+        np.testing.assert_array_equal(a, b)
+
+    torch.manual_seed(0)
+    hinging = pruner_for(policy)
+    with torch.no_grad():
+        for layer in (hinging.memory_proj, hinging.cross_kv, hinging.head):
+            layer.weight.mul_(20)
+        hinging.head.bias.zero_()
+    _, report = frozen(policy.with_planner(PrunerPlanner(hinging)), rollouts)
+    assert 0 < report.decisions_changed < 1 and 0 < report.acts_changed <= 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from ...evaluation.evaluate import load_variant
 from ...policy.checkpoint import read_planner_checkpoint
 from ..planners import planner_from_state
 from .config import INIT_PLANS, PrunerTrainConfig
-from .trainer import PrunerTrainer, recalibrated
+from .trainer import PrunerTrainer, frozen, recalibrated
 from .trajectories import TrajectoryStore
 
 
@@ -66,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "DDPM-100, or one trained on earlier weights of the policy)")
     parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
+    parser.add_argument("--freeze", default=None, metavar="PLANNER_FILE",
+                        help="no training: write this planner's most frequent plan over the rollouts' acts as a static "
+                             "plan (no pruner cost per act); prints how often the pruner decides otherwise")
 
 
 def snapshot_path(out: Path, batches_done: int) -> Path:
@@ -113,6 +117,15 @@ def run(args: argparse.Namespace) -> int:
                     "rho": args.rho, "compute_offset": moved.planner.compute_offset}
         moved.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
         print(f"wrote {args.out}: offset {moved.planner.compute_offset:.4f} for rho {args.rho}")
+        return 0
+    if args.freeze:
+        source = load_variant(args.policy, planner_file=args.freeze, **inference_arguments(args))
+        fixed, report = frozen(source, trajectories)
+        metadata = {**source.metadata.get("planner", {}), "frozen_from": str(args.freeze),
+                    "rollouts": str(args.rollouts), "freeze": asdict(report)}
+        fixed.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
+        print(f"wrote {args.out}: {report.reuse:.1%} reuse; over {report.acts} acts the planner decides otherwise on "
+              f"{report.decisions_changed:.2e} of its decisions, in {report.acts_changed:.1%} of the acts")
         return 0
     policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, **inference_arguments(args))
     config = PrunerTrainConfig(

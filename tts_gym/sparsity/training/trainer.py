@@ -36,6 +36,7 @@ from ...training.ema import EMA
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
 from ..plan import dense_plan
+from ..planners.frozen import FreezeReport, freeze
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
 from ..planners.static import bac_plan_for_reuse, calibration_residuals, cosine_similarity_matrices, interval_plan
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
@@ -87,6 +88,14 @@ def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], 
     pruner = policy.planner.pruner
     offset = calibration_offset(policy, pruner, acts_after_the_first(trajectories), rho)
     return policy.with_planner(PrunerPlanner(pruner, offset))
+
+
+def frozen(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray]) -> tuple[SparseDiffusionPolicy, FreezeReport]:
+    """The policy's planner frozen into its modal plan over every act after the first of ``trajectories``."""
+    windows = acts_after_the_first(trajectories)
+    memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
+    planner, report = freeze(policy.planner, memories, policy.config.backbone.n_blocks)
+    return policy.with_planner(planner), report
 
 
 def trajectories_digest(trajectories: list[np.ndarray]) -> str:
