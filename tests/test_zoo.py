@@ -1,11 +1,13 @@
 """Recording eval results in the zoo index (on a temporary index, not the package's)."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from helpers import tiny_policy
 from tts_gym import SparseDiffusionPolicy
+from tts_gym.sparsity.planners.base import FixedPlanner
 from tts_gym.zoo import ship
 
 
@@ -33,11 +35,30 @@ def test_results_go_to_the_dense_entry_or_the_matching_variant(index, tmp_path):
 
 def test_results_for_an_unshipped_variant_are_refused_unchanged(index, tmp_path):
     before = index.read_text()
-    with pytest.raises(ValueError, match=r"no variant \(0.9, 'ddpm', 100\); shipped: \[\(0.95"):
+    with pytest.raises(ValueError, match=r"no variant \(0.9, 'ddpm', 100, 'omni'\); shipped: \[\(0.95"):
         ship.record_results("kitchen", summary_file(tmp_path, "tts"), sparsity=0.9)
     with pytest.raises(ValueError, match="no shipped policy 'lift'"):
         ship.record_results("lift", summary_file(tmp_path, "tts"))
     assert index.read_text() == before
+
+
+def test_a_frozen_plan_ships_beside_its_pruner_and_is_picked_by_strategy(index, tmp_path, monkeypatch):
+    from tts_gym.zoo import variant_files
+
+    monkeypatch.setattr(ship, "HERE", tmp_path)
+    policy_file = tmp_path / "kitchen.pt"
+    tiny_policy().save(policy_file)
+    policy = tiny_policy()
+    fixed = policy.with_planner(FixedPlanner(np.zeros((policy.sampler.num_steps, policy.config.backbone.n_blocks), np.int8)))
+    fixed.save_planner(tmp_path / "frozen_source.pt")
+    ship.ship_pruner("kitchen", str(tmp_path / "frozen_source.pt"), 0.95, "ddpm", 100, "freeze x.pt", None, "frozen")
+    entry = json.loads(index.read_text())["policies"]["kitchen"]
+    assert [v.get("strategy", "omni") for v in entry["variants"]] == ["omni", "frozen"]  # the pruner stays
+    assert variant_files("kitchen", entry, 0.95, root=tmp_path)[1].name == "x.pt"
+    assert variant_files("kitchen", entry, 0.95, root=tmp_path, strategy="frozen")[1].name == \
+        "kitchen_frozen_ddpm100_rho0.95.pt"
+    with pytest.raises(ValueError, match="no variant"):
+        variant_files("kitchen", entry, 0.95, root=tmp_path, strategy="one_for_all")
 
 
 def test_withdrawing_a_pruner_removes_its_file_and_entry_only(index, tmp_path, monkeypatch):

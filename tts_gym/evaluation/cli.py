@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--sparsity", type=float, default=None, help="shipped pruner variant (e.g. 0.95)")
+    parser.add_argument("--strategy", default=None, choices=["omni", "frozen"],
+                        help="of the --sparsity variant: omni, the learned pruner (default), or frozen, its most "
+                             "frequent plan run as a static one, where shipped")
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluate(
         args.policy, env=args.env, episodes=args.episodes, seed_start=args.seed_start, sparsity=args.sparsity,
         sampler=args.sampler, steps=args.steps, planner_file=args.planner, num_envs=args.envs,
-        out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps,
+        out=Path(args.out) if args.out else None, max_episode_steps=args.max_episode_steps, strategy=args.strategy,
         video=Path(args.video) if args.video else None, **backend_arguments(args), **inference_arguments(args),
     )
     print(json.dumps(summary, indent=2))

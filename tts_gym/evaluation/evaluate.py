@@ -13,11 +13,12 @@ from .runner import run_episodes
 
 
 def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=None, planner_file=None,
-                 seed: int | None = 0, **inference) -> SparseDiffusionPolicy:
+                 seed: int | None = 0, strategy: str | None = None, **inference) -> SparseDiffusionPolicy:
     """``from_pretrained`` (a shipped name or a checkpoint path), then an optional planner file,
     which brings the sampler it was trained for, and the ``inference`` choices given (by the names
     of ``INFERENCE_CHOICES``; None keeps the file's)."""
-    loaded = SparseDiffusionPolicy.from_pretrained(policy, sparsity=sparsity, sampler=sampler, steps=steps, seed=seed)
+    loaded = SparseDiffusionPolicy.from_pretrained(policy, sparsity=sparsity, sampler=sampler, steps=steps, seed=seed,
+                                                   strategy=strategy)
     if planner_file:
         loaded = loaded.with_planner_file(planner_file)
     return loaded.with_inference(**inference)
@@ -46,7 +47,8 @@ def episode_runner(backend: str = "local", workers: int | None = None):
 def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int = TEST_SEED_START, sparsity=None,
              sampler=None, steps=None, planner_file=None, num_envs: int = 1, out: Path | None = None,
              progress: bool = True, max_episode_steps: int | None = None, video: Path | None = None,
-             backend: str = "local", workers: int | None = None, **inference) -> dict:
+             backend: str = "local", workers: int | None = None, strategy: str | None = None,
+             **inference) -> dict:
     """Episodes on seeds ``seed_start``...; each episode's policy noise is seeded by its episode seed.
     With ``out``, episodes are recorded as they end and a rerun into ``out`` runs only the missing seeds.
     With ``video``, each episode run is filmed to ``video/seed_<seed>.mp4``. ``backend="ray"`` runs the
@@ -54,7 +56,7 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     of ``INFERENCE_CHOICES`` (e.g. ``temperature=0.5``; None keeps the policy's)."""
     run = episode_runner(backend, workers)
     if not isinstance(policy, SparseDiffusionPolicy):
-        policy = load_variant(policy, sparsity, sampler, steps, planner_file)
+        policy = load_variant(policy, sparsity, sampler, steps, planner_file, strategy=strategy)
     if any(value is not None for value in inference.values()):
         policy = policy.with_inference(**inference)
     env_id = env or policy.config.env_id

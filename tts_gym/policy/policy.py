@@ -362,16 +362,18 @@ class SparseDiffusionPolicy:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, sparsity: float | None = None,
                         sampler: str | None = None, steps: int | None = None,
-                        seed: int | None = None) -> "SparseDiffusionPolicy":
+                        seed: int | None = None, strategy: str | None = None) -> "SparseDiffusionPolicy":
         """A shipped policy by name (see ``tts_gym.pretrained()``) or a checkpoint path.
 
         ``sparsity`` picks the shipped pruner trained for that target and for ``sampler`` / ``steps``
         (DDPM-100 by default); ``sparsity=None`` is the dense policy, under ``sampler`` / ``steps``
-        when given.
+        when given. ``strategy="frozen"`` picks, where shipped, that pruner's most frequent plan run
+        as a static one (no pruner cost per act).
         """
         from ..zoo import resolve  # the registry of shipped files
 
-        policy_file, planner_file = resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps)
+        policy_file, planner_file = resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps,
+                                            strategy=strategy)
         return cls.from_files(policy_file, planner_file, sampler=sampler, steps=steps, seed=seed)
 
     @classmethod

@@ -15,6 +15,8 @@ from ..evaluation.metrics import keeps_success
 HERE = Path(__file__).resolve().parent
 INDEX = HERE / "index.json"
 DEFAULT_SAMPLER, DEFAULT_STEPS = "ddpm", 100
+# the learned pruner (TTS's omni-reuse); "frozen" is its most frequent plan run as a static one
+DEFAULT_STRATEGY = "omni"
 
 
 def pretrained() -> dict[str, dict[str, Any]]:
@@ -25,7 +27,7 @@ def pretrained() -> dict[str, dict[str, Any]]:
 
 
 def resolve(name_or_path: str | os.PathLike, sparsity: float | None = None, sampler: str | None = None,
-            steps: int | None = None) -> tuple[Path, Path | None]:
+            steps: int | None = None, strategy: str | None = None) -> tuple[Path, Path | None]:
     """(policy file, planner file or None) for a shipped name and variant, or for a checkpoint path."""
     path = Path(name_or_path)
     if path.is_file():
@@ -36,31 +38,34 @@ def resolve(name_or_path: str | os.PathLike, sparsity: float | None = None, samp
     name = str(name_or_path)
     if name not in entries:
         raise ValueError(f"no shipped policy or file named {name!r}; shipped: {sorted(entries)}")
-    return variant_files(name, entries[name], sparsity, sampler, steps)
+    return variant_files(name, entries[name], sparsity, sampler, steps, strategy=strategy)
 
 
 def variant_files(name: str, entry: dict, sparsity: float | None = None, sampler: str | None = None,
-                  steps: int | None = None, root: Path = HERE) -> tuple[Path, Path | None]:
-    """(policy file, pruner file or None) of an index entry's variant, its files under ``root``."""
+                  steps: int | None = None, root: Path = HERE, strategy: str | None = None) -> tuple[Path, Path | None]:
+    """(policy file, planner file or None) of an index entry's variant, its files under ``root``."""
     if sparsity is None:
         return root / entry["file"], None
-    variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS)
+    variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS,
+                           strategy or DEFAULT_STRATEGY)
     return root / entry["file"], root / variant["file"]
 
 
-def variant_key(variant: dict) -> tuple[float, str, int]:
-    return variant["sparsity"], variant["sampler"], variant["steps"]
+def variant_key(variant: dict) -> tuple[float, str, int, str]:
+    return variant["sparsity"], variant["sampler"], variant["steps"], variant.get("strategy", DEFAULT_STRATEGY)
 
 
-def find_variant(name: str, entry: dict, sparsity: float, sampler: str, steps: int) -> dict:
-    """The shipped pruner variant of ``entry`` (an index entry) for this sparsity, sampler and step count."""
-    key = (sparsity, sampler, steps)
+def find_variant(name: str, entry: dict, sparsity: float, sampler: str, steps: int,
+                 strategy: str = DEFAULT_STRATEGY) -> dict:
+    """The shipped planner variant of ``entry`` (an index entry) for this sparsity, sampler, step count
+    and strategy."""
+    key = (sparsity, sampler, steps, strategy)
     for variant in entry.get("variants", []):
         if variant_key(variant) == key:
             return variant
     shipped = [variant_key(v) for v in entry.get("variants", [])]
     raise ValueError(f"{name!r} has no variant {key}; shipped: {shipped} "
-                     "(as (sparsity, sampler, steps); sparsity=None: the dense policy)")
+                     "(as (sparsity, sampler, steps, strategy); sparsity=None: the dense policy)")
 
 
 def configurations(entry: dict) -> list[dict]:
@@ -68,7 +73,8 @@ def configurations(entry: dict) -> list[dict]:
     the dense runs by sampler, then the pruners, many-step samplers and low targets first."""
     dense = [{"sparsity": None, "sampler": results["sampler"], "steps": results["steps"], "results": results}
              for _, results in sorted((entry.get("results") or {}).items())]
-    pruners = [{"sparsity": v["sparsity"], "sampler": v["sampler"], "steps": v["steps"], "results": v.get("results")}
+    pruners = [{"sparsity": v["sparsity"], "sampler": v["sampler"], "steps": v["steps"],
+                "strategy": v.get("strategy", DEFAULT_STRATEGY), "results": v.get("results")}
                for v in sorted(entry.get("variants", []), key=lambda v: (-v["steps"], v["sparsity"]))]
     return dense + pruners
 

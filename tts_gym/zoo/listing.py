@@ -31,7 +31,10 @@ def _success(results: dict[str, Any]) -> str:
 
 def plan_name(run: dict[str, Any]) -> str:
     """A configuration's plan (``tts_gym.zoo.configurations``) as the table names it."""
-    return "dense" if run["sparsity"] is None else f"TTS rho {run['sparsity']:.2f}"
+    if run["sparsity"] is None:
+        return "dense"
+    name = f"TTS rho {run['sparsity']:.2f}"
+    return f"{name}, frozen" if run.get("strategy") == "frozen" else name  # its most frequent plan, static
 
 
 def sampler_name(run: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from ..evaluation.episode_log import IDENTITY_FILE, policy_identity
 from ..policy.config import INFERENCE_CHOICES
 from ..policy.policy import SparseDiffusionPolicy
 from ..files import write_json
-from . import HERE, INDEX, find_variant, variant_files, variant_key
+from . import DEFAULT_STRATEGY, HERE, INDEX, find_variant, variant_files, variant_key
 
 MAX_FILE_BYTES = 10 * 2**20
 
@@ -89,9 +89,9 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None, **infere
     return target
 
 
-def record_results(name: str, results: str, sparsity: float | None = None) -> dict:
+def record_results(name: str, results: str, sparsity: float | None = None, strategy: str = DEFAULT_STRATEGY) -> dict:
     """Record an eval summary for a shipped policy (per sampler, e.g. "ddim16") or, with ``sparsity``,
-    for its pruner variant of that sparsity and the summary's sampler."""
+    for its planner variant of that sparsity, strategy and the summary's sampler."""
     index = _index()
     if name not in index["policies"]:
         raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
@@ -102,17 +102,17 @@ def record_results(name: str, results: str, sparsity: float | None = None) -> di
             raise ValueError(f"{results} ran with {key} {ran}; the shipped {name!r} uses {shipped} "
                              f"(evaluate with {inference_flag(key, shipped)}, or ship the policy with "
                              f"{inference_flag(key, ran)})")
-    _check_measured_on_shipped(name, entry, Path(results), summary, sparsity)
+    _check_measured_on_shipped(name, entry, Path(results), summary, sparsity, strategy)
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
-        find_variant(name, entry, sparsity, summary["sampler"], summary["steps"])["results"] = summary
+        find_variant(name, entry, sparsity, summary["sampler"], summary["steps"], strategy)["results"] = summary
     write_json(INDEX, index)
     return summary
 
 
 def _check_measured_on_shipped(name: str, entry: dict, results: Path, summary: dict,
-                               sparsity: float | None) -> None:
+                               sparsity: float | None, strategy: str) -> None:
     """Refuse a summary whose run (``run.json`` beside it) had other weights, planner or settings than
     the shipped variant: a training output and its fp16 shipped copy fail different episodes."""
     identity_file = results.with_name(IDENTITY_FILE)
@@ -120,7 +120,7 @@ def _check_measured_on_shipped(name: str, entry: dict, results: Path, summary: d
         return  # a summary kept without its folder: the inference choices above are all there is to check
     ran = json.loads(identity_file.read_text())
     sampler, steps = summary["sampler"], summary["steps"]
-    files = variant_files(name, entry, sparsity, sampler, steps, root=HERE)
+    files = variant_files(name, entry, sparsity, sampler, steps, root=HERE, strategy=strategy)
     shipped = SparseDiffusionPolicy.from_files(*files, sampler=sampler, steps=steps)
     if policy_identity(shipped, ran["env_id"])["digest"] != ran["digest"]:
         raise ValueError(f"{results} was measured on other weights, planner or settings than the shipped "
@@ -129,14 +129,14 @@ def _check_measured_on_shipped(name: str, entry: dict, results: Path, summary: d
 
 
 def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int, recipe: str,
-                results: str | None, strategy: str = "omni") -> Path:
+                results: str | None, strategy: str = DEFAULT_STRATEGY) -> Path:
     index = _index()
     if name not in index["policies"]:
         raise ValueError(f"ship the policy {name!r} before its pruners")
     target = HERE / f"{name}_{strategy}_{sampler}{steps}_rho{sparsity:.2f}.pt"
     SparseDiffusionPolicy.load(HERE / index["policies"][name]["file"]).with_planner_file(file)  # must fit
     shutil.copyfile(file, target)
-    variants = [v for v in index["policies"][name]["variants"] if variant_key(v) != (sparsity, sampler, steps)]
+    variants = [v for v in index["policies"][name]["variants"] if variant_key(v) != (sparsity, sampler, steps, strategy)]
     variants.append({"sparsity": sparsity, "sampler": sampler, "steps": steps, "strategy": strategy,
                      "file": target.name, "recipe": recipe, "results": _results(results)})
     index["policies"][name]["variants"] = variants
@@ -144,7 +144,7 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
     return target
 
 
-def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int) -> dict:
+def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int, strategy: str = DEFAULT_STRATEGY) -> dict:
     """Remove a shipped pruner (its file and its index entry): one measured below dense's success
     should not be what ``from_pretrained(..., sparsity=...)`` hands a user. Returns the removed
     entry, whose recipe and results say how to rebuild and what it measured."""
@@ -152,7 +152,7 @@ def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int) -> dic
     if name not in index["policies"]:
         raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
     entry = index["policies"][name]
-    removed = find_variant(name, entry, sparsity, sampler, steps)
+    removed = find_variant(name, entry, sparsity, sampler, steps, strategy)
     entry["variants"] = [v for v in entry["variants"] if v is not removed]
     write_json(INDEX, index)
     (HERE / removed["file"]).unlink(missing_ok=True)
@@ -171,18 +171,19 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float)
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--strategy", default="omni")
+    parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
+                        help="omni: a trained pruner; frozen: a pruner's most frequent plan (train-pruner --freeze)")
     add_inference_arguments(parser)  # policy: the inference choices it ships under
     args = parser.parse_args()
     if args.kind == "results":
         if not args.results:
             parser.error("results needs --results")
-        record_results(args.name, args.results, args.sparsity)
+        record_results(args.name, args.results, args.sparsity, args.strategy)
         return
     if args.kind == "withdraw":
         if args.sparsity is None:
             parser.error("withdraw needs --sparsity (and --sampler, --steps)")
-        removed = withdraw_pruner(args.name, args.sparsity, args.sampler, args.steps)
+        removed = withdraw_pruner(args.name, args.sparsity, args.sampler, args.steps, args.strategy)
         print(f"withdrew {removed['file']} (success {(removed.get('results') or {}).get('success_rate')})")
         return
     if not (args.file and args.recipe):
