@@ -112,6 +112,10 @@ tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OU
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 --rho 0.92 \
     --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 120 --snapshot-every 40 --ema-decay 0.99 --threads 1 \
     --init $P/can_ddpm100_rho0.90.pt --out $P/can_ddpm100_rho0.92.pt
+# its most frequent plan over the rollouts' acts, run as a static plan (no pruner per act): the pruner
+# decides otherwise on 3e-5 of its decisions; ships beside it as the frozen variant
+tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 \
+    --freeze $P/can_ddpm100_rho0.92.pt --out $P/can_frozen_ddpm100_rho0.92.pt
 # Square's at rho 0.90 keeps 0.74; moved to 0.85 by its compute offset it keeps 0.82 and ships
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddpm --steps 100 \
     --rho 0.85 --recalibrate $P/square_ddpm100_rho0.90.pt --out $P/square_ddpm100_rho0.85.pt
