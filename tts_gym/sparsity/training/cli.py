@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
