@@ -59,6 +59,8 @@ def test_a_frozen_plan_ships_beside_its_pruner_and_is_picked_by_strategy(index, 
         "kitchen_frozen_ddpm100_rho0.95.pt"
     with pytest.raises(ValueError, match="no variant"):
         variant_files("kitchen", entry, 0.95, root=tmp_path, strategy="one_for_all")
+    with pytest.raises(ValueError, match="give its sparsity"):
+        variant_files("kitchen", entry, None, root=tmp_path, strategy="frozen")
 
 
 def test_withdrawing_a_pruner_removes_its_file_and_entry_only(index, tmp_path, monkeypatch):

@@ -45,6 +45,8 @@ def variant_files(name: str, entry: dict, sparsity: float | None = None, sampler
                   steps: int | None = None, root: Path = HERE, strategy: str | None = None) -> tuple[Path, Path | None]:
     """(policy file, planner file or None) of an index entry's variant, its files under ``root``."""
     if sparsity is None:
+        if strategy is not None:
+            raise ValueError(f"strategy {strategy!r} selects a shipped planner variant: give its sparsity too")
         return root / entry["file"], None
     variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS,
                            strategy or DEFAULT_STRATEGY)

@@ -89,7 +89,7 @@ def ship_policy(name: str, file: str, recipe: str, results: str | None, **infere
     return target
 
 
-def record_results(name: str, results: str, sparsity: float | None = None, strategy: str = DEFAULT_STRATEGY) -> dict:
+def record_results(name: str, results: str, sparsity: float | None = None, strategy: str | None = None) -> dict:
     """Record an eval summary for a shipped policy (per sampler, e.g. "ddim16") or, with ``sparsity``,
     for its planner variant of that sparsity, strategy and the summary's sampler."""
     index = _index()
@@ -106,13 +106,14 @@ def record_results(name: str, results: str, sparsity: float | None = None, strat
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
-        find_variant(name, entry, sparsity, summary["sampler"], summary["steps"], strategy)["results"] = summary
+        variant = find_variant(name, entry, sparsity, summary["sampler"], summary["steps"], strategy or DEFAULT_STRATEGY)
+        variant["results"] = summary
     write_json(INDEX, index)
     return summary
 
 
 def _check_measured_on_shipped(name: str, entry: dict, results: Path, summary: dict,
-                               sparsity: float | None, strategy: str) -> None:
+                               sparsity: float | None, strategy: str | None) -> None:
     """Refuse a summary whose run (``run.json`` beside it) had other weights, planner or settings than
     the shipped variant: a training output and its fp16 shipped copy fail different episodes."""
     identity_file = results.with_name(IDENTITY_FILE)
@@ -144,7 +145,7 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
     return target
 
 
-def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int, strategy: str = DEFAULT_STRATEGY) -> dict:
+def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int, strategy: str | None = None) -> dict:
     """Remove a shipped pruner (its file and its index entry): one measured below dense's success
     should not be what ``from_pretrained(..., sparsity=...)`` hands a user. Returns the removed
     entry, whose recipe and results say how to rebuild and what it measured."""
@@ -152,7 +153,7 @@ def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int, strate
     if name not in index["policies"]:
         raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
     entry = index["policies"][name]
-    removed = find_variant(name, entry, sparsity, sampler, steps, strategy)
+    removed = find_variant(name, entry, sparsity, sampler, steps, strategy or DEFAULT_STRATEGY)
     entry["variants"] = [v for v in entry["variants"] if v is not removed]
     write_json(INDEX, index)
     (HERE / removed["file"]).unlink(missing_ok=True)
@@ -171,8 +172,9 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float)
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
-                        help="omni: a trained pruner; frozen: a pruner's most frequent plan (train-pruner --freeze)")
+    parser.add_argument("--strategy", default=None,
+                        help="of a pruner variant: omni, a trained pruner (default), or frozen, a pruner's most "
+                             "frequent plan (train-pruner --freeze)")
     add_inference_arguments(parser)  # policy: the inference choices it ships under
     args = parser.parse_args()
     if args.kind == "results":
@@ -192,7 +194,7 @@ def main() -> None:
         print(ship_policy(args.name, args.file, args.recipe, args.results, **inference_arguments(args)))
     else:
         print(ship_pruner(args.name, args.file, args.sparsity, args.sampler, args.steps, args.recipe, args.results,
-                          args.strategy))
+                          args.strategy or DEFAULT_STRATEGY))
 
 
 if __name__ == "__main__":
