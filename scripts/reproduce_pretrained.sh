@@ -116,6 +116,9 @@ tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OU
 # decides otherwise on 3e-5 of its decisions; ships beside it as the frozen variant
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 \
     --freeze $P/can_ddpm100_rho0.92.pt --out $P/can_frozen_ddpm100_rho0.92.pt
+# the same for Lift's rho 0.97 and Square's rho 0.90 (below) ones
+tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lift.h5 \
+    --freeze $P/lift_ddpm100_rho0.97.pt --out $P/lift_frozen_ddpm100_rho0.97.pt
 # Square's at rho 0.90 keeps 0.74; moved to 0.85 by its compute offset it keeps 0.82 and ships
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddpm --steps 100 \
     --rho 0.85 --recalibrate $P/square_ddpm100_rho0.90.pt --out $P/square_ddpm100_rho0.85.pt
@@ -124,6 +127,8 @@ tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollou
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddpm --steps 100 \
     --rho 0.9 --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 160 --snapshot-every 40 --ema-decay 0.99 \
     --threads 1 --init $P/square_ddpm100_rho0.85.pt --out $P/square_ddpm100_rho0.90_ema.pt
+tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 \
+    --freeze $P/square_ddpm100_rho0.90_ema.pt --out $P/square_frozen_ddpm100_rho0.90.pt
 
 # 5. evaluation on test seeds 100000+ (dense and sparse on the same seeds; each episode's noise follows its seed).
 #    The inference choices were made on validation seeds 200000+ (tts-gym eval ... --action-steps N |
