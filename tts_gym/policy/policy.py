@@ -223,7 +223,7 @@ class SparseDiffusionPolicy:
         return sample, noise
 
     # inference mode, not just no_grad: no version counters or view tracking per op. A sparse act is
-    # thousands of small ops, and this bookkeeping was ~10% of its time (~4% of dense's)
+    # thousands of small ops, and this bookkeeping was ~10% of its time (~8% of a dense act)
     @torch.inference_mode()
     def _infer(self, window: np.ndarray, rows: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
         t0 = time.perf_counter()
