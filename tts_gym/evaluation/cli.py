@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..policy.config import INFERENCE_CHOICES
+from ..zoo import VARIANT_STRATEGIES
 from .evaluate import BACKENDS, TEST_SEED_START, evaluate
 
 
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
     parser.add_argument("--sparsity", type=float, default=None, help="shipped pruner variant (e.g. 0.95)")
-    parser.add_argument("--strategy", default=None, choices=["omni", "frozen"],
+    parser.add_argument("--strategy", default=None, choices=VARIANT_STRATEGIES,
                         help="of the --sparsity variant: omni, the learned pruner (default), or frozen, its most "
                              "frequent plan run as a static one, where shipped")
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.metrics import keeps_success
+from ..sparsity.pruner import STRATEGIES
 
 HERE = Path(__file__).resolve().parent
 INDEX = HERE / "index.json"
 DEFAULT_SAMPLER, DEFAULT_STEPS = "ddpm", 100
-# the learned pruner (TTS's omni-reuse); "frozen" is its most frequent plan run as a static one
-DEFAULT_STRATEGY = "omni"
+DEFAULT_STRATEGY = "omni"  # a variant is the learned pruner (TTS's omni-reuse) unless it says otherwise
+FROZEN_STRATEGY = "frozen"  # a pruner's most frequent plan, run as a static one (train-pruner --freeze)
+VARIANT_STRATEGIES = (*STRATEGIES, FROZEN_STRATEGY)
 
 
 def pretrained() -> dict[str, dict[str, Any]]:
@@ -48,20 +50,23 @@ def variant_files(name: str, entry: dict, sparsity: float | None = None, sampler
         if strategy is not None:
             raise ValueError(f"strategy {strategy!r} selects a shipped planner variant: give its sparsity too")
         return root / entry["file"], None
-    variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS,
-                           strategy or DEFAULT_STRATEGY)
+    variant = find_variant(name, entry, sparsity, sampler or DEFAULT_SAMPLER, steps or DEFAULT_STEPS, strategy)
     return root / entry["file"], root / variant["file"]
 
 
+def variant_strategy(variant: dict) -> str:
+    return variant.get("strategy", DEFAULT_STRATEGY)
+
+
 def variant_key(variant: dict) -> tuple[float, str, int, str]:
-    return variant["sparsity"], variant["sampler"], variant["steps"], variant.get("strategy", DEFAULT_STRATEGY)
+    return variant["sparsity"], variant["sampler"], variant["steps"], variant_strategy(variant)
 
 
 def find_variant(name: str, entry: dict, sparsity: float, sampler: str, steps: int,
-                 strategy: str = DEFAULT_STRATEGY) -> dict:
+                 strategy: str | None = None) -> dict:
     """The shipped planner variant of ``entry`` (an index entry) for this sparsity, sampler, step count
-    and strategy."""
-    key = (sparsity, sampler, steps, strategy)
+    and strategy (None: the learned pruner)."""
+    key = (sparsity, sampler, steps, strategy or DEFAULT_STRATEGY)
     for variant in entry.get("variants", []):
         if variant_key(variant) == key:
             return variant
@@ -76,7 +81,7 @@ def configurations(entry: dict) -> list[dict]:
     dense = [{"sparsity": None, "sampler": results["sampler"], "steps": results["steps"], "results": results}
              for _, results in sorted((entry.get("results") or {}).items())]
     pruners = [{"sparsity": v["sparsity"], "sampler": v["sampler"], "steps": v["steps"],
-                "strategy": v.get("strategy", DEFAULT_STRATEGY), "results": v.get("results")}
+                "strategy": variant_strategy(v), "results": v.get("results")}
                for v in sorted(entry.get("variants", []), key=lambda v: (-v["steps"], v["sparsity"]))]
     return dense + pruners
 

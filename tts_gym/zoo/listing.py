@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..evaluation.metrics import task_level_keys
-from . import configurations, pretrained
+from . import FROZEN_STRATEGY, configurations, pretrained
 
 # No latency column: eval runs batch several envs beside the simulators, so its act() times are not a
 # speed measurement (``tts-gym bench`` measures speed, batch 1, interleaved with dense).
@@ -34,7 +34,7 @@ def plan_name(run: dict[str, Any]) -> str:
     if run["sparsity"] is None:
         return "dense"
     name = f"TTS rho {run['sparsity']:.2f}"
-    return f"{name}, frozen" if run.get("strategy") == "frozen" else name  # its most frequent plan, static
+    return f"{name}, frozen" if run.get("strategy") == FROZEN_STRATEGY else name
 
 
 def sampler_name(run: dict[str, Any]) -> str:

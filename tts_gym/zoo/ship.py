@@ -22,7 +22,7 @@ from ..evaluation.episode_log import IDENTITY_FILE, policy_identity
 from ..policy.config import INFERENCE_CHOICES
 from ..policy.policy import SparseDiffusionPolicy
 from ..files import write_json
-from . import DEFAULT_STRATEGY, HERE, INDEX, find_variant, variant_files, variant_key
+from . import DEFAULT_STRATEGY, HERE, INDEX, VARIANT_STRATEGIES, find_variant, variant_files, variant_key
 
 MAX_FILE_BYTES = 10 * 2**20
 
@@ -106,8 +106,7 @@ def record_results(name: str, results: str, sparsity: float | None = None, strat
     if sparsity is None:
         entry.setdefault("results", {})[f"{summary['sampler']}{summary['steps']}"] = summary
     else:
-        variant = find_variant(name, entry, sparsity, summary["sampler"], summary["steps"], strategy or DEFAULT_STRATEGY)
-        variant["results"] = summary
+        find_variant(name, entry, sparsity, summary["sampler"], summary["steps"], strategy)["results"] = summary
     write_json(INDEX, index)
     return summary
 
@@ -153,7 +152,7 @@ def withdraw_pruner(name: str, sparsity: float, sampler: str, steps: int, strate
     if name not in index["policies"]:
         raise ValueError(f"no shipped policy {name!r}; shipped: {sorted(index['policies'])}")
     entry = index["policies"][name]
-    removed = find_variant(name, entry, sparsity, sampler, steps, strategy or DEFAULT_STRATEGY)
+    removed = find_variant(name, entry, sparsity, sampler, steps, strategy)
     entry["variants"] = [v for v in entry["variants"] if v is not removed]
     write_json(INDEX, index)
     (HERE / removed["file"]).unlink(missing_ok=True)
@@ -172,9 +171,9 @@ def main() -> None:
     parser.add_argument("--sparsity", type=float)
     parser.add_argument("--sampler", default="ddpm")
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--strategy", default=None,
-                        help="of a pruner variant: omni, a trained pruner (default), or frozen, a pruner's most "
-                             "frequent plan (train-pruner --freeze)")
+    parser.add_argument("--strategy", default=None, choices=VARIANT_STRATEGIES,
+                        help=f"of a pruner variant (default {DEFAULT_STRATEGY}); frozen: a pruner's most frequent "
+                             "plan (train-pruner --freeze)")
     add_inference_arguments(parser)  # policy: the inference choices it ships under
     args = parser.parse_args()
     if args.kind == "results":

@@ -95,6 +95,12 @@ def save_trained(trainer: PrunerTrainer, args: argparse.Namespace, trajectories:
     return metadata
 
 
+def save_derived(derived, source, out: str, **how) -> None:
+    """Write a planner made from a trained one without training (moved, frozen): the source's planner
+    metadata, then how it was derived."""
+    derived.save_planner(out, metadata=json.loads(json.dumps({**source.metadata.get("planner", {}), **how})))
+
+
 def best_validated(out: Path, config: PrunerTrainConfig) -> Path:
     """The snapshot of this run (same recipe) with the lowest validation score, resumed runs and the
     starting state included: training is kept only where it scores better than where it started."""
@@ -113,17 +119,15 @@ def run(args: argparse.Namespace) -> int:
     if args.recalibrate:
         source = load_variant(args.policy, planner_file=args.recalibrate, **inference_arguments(args))
         moved = recalibrated(source, trajectories, args.rho)
-        metadata = {**source.metadata.get("planner", {}), "recalibrated_from": str(args.recalibrate),
-                    "rho": args.rho, "compute_offset": moved.planner.compute_offset}
-        moved.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
+        save_derived(moved, source, args.out, recalibrated_from=str(args.recalibrate), rho=args.rho,
+                     compute_offset=moved.planner.compute_offset)
         print(f"wrote {args.out}: offset {moved.planner.compute_offset:.4f} for rho {args.rho}")
         return 0
     if args.freeze:
         source = load_variant(args.policy, planner_file=args.freeze, **inference_arguments(args))
         fixed, report = frozen(source, trajectories)
-        metadata = {**source.metadata.get("planner", {}), "frozen_from": str(args.freeze),
-                    "rollouts": str(args.rollouts), "freeze": asdict(report)}
-        fixed.save_planner(args.out, metadata=json.loads(json.dumps(metadata)))
+        save_derived(fixed, source, args.out, frozen_from=str(args.freeze), rollouts=str(args.rollouts),
+                     freeze=asdict(report))
         print(f"wrote {args.out}: {report.reuse:.1%} reuse; over {report.acts} acts the planner decides otherwise on "
               f"{report.decisions_changed:.2e} of its decisions, in {report.acts_changed:.1%} of the acts")
         return 0

@@ -64,13 +64,16 @@ def spread(windows: np.ndarray, count: int) -> np.ndarray:
     return windows[np.linspace(0, len(windows) - 1, count).round().astype(int)]
 
 
+def encoded(policy: SparseDiffusionPolicy, windows: np.ndarray) -> list[torch.Tensor]:
+    """The decoder memory of ``windows`` [N, To, Do], encoded ``CALIBRATION_CHUNK`` windows per call."""
+    return [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
+
+
 @torch.no_grad()
 def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, windows: np.ndarray, rho: float,
                        max_windows: int = 2048) -> float:
     """The offset for ``rho`` over ``windows`` (acts with every cache available)."""
-    windows = spread(windows, max_windows)
-    memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
-    return calibrate_compute_offset(pruner, memories, rho)
+    return calibrate_compute_offset(pruner, encoded(policy, spread(windows, max_windows)), rho)
 
 
 def static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray, rho: float, kind: str) -> np.ndarray:
@@ -92,8 +95,7 @@ def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], 
 
 def frozen(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray]) -> tuple[SparseDiffusionPolicy, FreezeReport]:
     """The policy's planner frozen into its modal plan over every act after the first of ``trajectories``."""
-    windows = acts_after_the_first(trajectories)
-    memories = [policy.encode(windows[i:i + CALIBRATION_CHUNK]) for i in range(0, len(windows), CALIBRATION_CHUNK)]
+    memories = encoded(policy, acts_after_the_first(trajectories))
     planner, report = freeze(policy.planner, memories, policy.config.backbone.n_blocks)
     return policy.with_planner(planner), report
 
