@@ -7,7 +7,8 @@ from tts_gym import SamplerConfig
 from tts_gym.sparsity import Decision, sparsity
 from tts_gym.sparsity.planners.l2c import threshold_scores, train_l2c
 from tts_gym.sparsity.planners.static import (
-    bac_plan, best_update_steps, calibration_residuals, cosine_similarity_matrices, interval_plan,
+    bac_plan, best_tail_plan, best_update_steps, calibration_residuals, cosine_similarity_matrices, interval_plan,
+    tail_plan,
 )
 
 from helpers import OBS_DIM, tiny_policy
@@ -19,6 +20,30 @@ def test_interval_plan_has_expected_sparsity(interval):
     assert (plan[0] == Decision.COMPUTE).all()
     assert sparsity(plan) == pytest.approx(1 - len(range(0, 100, interval)) / 100)
     assert set(np.unique(plan)) == {Decision.COMPUTE, Decision.REUSE_T}
+
+
+@pytest.mark.parametrize("updates, tail", [(14, 0), (14, 4), (14, 13), (1, 0), (100, 99)])
+def test_tail_plan_computes_step_0_the_tail_and_the_rest_evenly(updates, tail):
+    plan = tail_plan(100, 24, updates, tail)
+    computed = np.flatnonzero((plan == Decision.COMPUTE).all(axis=1))
+    assert len(computed) == updates and ((plan == Decision.COMPUTE).any(axis=1) == (plan == Decision.COMPUTE).all(axis=1)).all()
+    assert computed[0] == 0 and set(range(100 - tail, 100)) <= set(computed)
+    gaps = np.diff(computed[:updates - tail])
+    assert gaps.max() - gaps.min() <= 1 if len(gaps) > 1 else True
+    with pytest.raises(ValueError, match="tail"):
+        tail_plan(100, 24, updates, updates)
+
+
+def test_best_tail_plan_scores_every_tail_against_dense_under_the_same_noise():
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 10))
+    windows = np.random.default_rng(0).normal(size=(4, 2, OBS_DIM)).astype(np.float32)
+    plan, errors = best_tail_plan(policy, windows, rho=0.6)
+    assert sorted(errors) == list(range(4)) and sparsity(plan) == pytest.approx(0.6)
+    assert errors[min(errors, key=errors.get)] == min(errors.values()) and len(set(errors.values())) > 1
+    np.testing.assert_array_equal(plan, tail_plan(10, plan.shape[1], 4, min(errors, key=errors.get)))
+    # every step computed (the last tail) is dense itself: zero error under the shared noise
+    _, all_computed = best_tail_plan(policy, windows, rho=0.01)
+    assert all_computed[9] == 0.0 and min(all_computed.values()) == 0.0
 
 
 def brute_force(similarity, updates):

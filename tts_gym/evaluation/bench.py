@@ -22,7 +22,7 @@ from ..backbone.sampler import SamplerConfig
 from ..files import write_json
 from ..sparsity.planners.l2c import train_l2c
 from ..sparsity.planners.static import (
-    bac_plan_for_reuse, calibration_residuals, cosine_similarity_matrices, interval_planner,
+    bac_plan_for_reuse, best_tail_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
 )
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
 from .evaluate import TEST_SEED_START, episode_runner, evaluate
@@ -65,7 +65,7 @@ def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=STATIC
 
 
 def static_methods(calibration_windows: np.ndarray, rhos, sampler: SamplerConfig | None) -> list[Method]:
-    """BAC and L2C at each target reuse, on ``sampler`` (None: the policy's own)."""
+    """BAC, L2C and the best tail plan at each target reuse, on ``sampler`` (None: the policy's own)."""
     tag = "" if sampler is None else f"{sampler.name}{sampler.num_inference_steps}-"
     similarity = {}
 
@@ -82,10 +82,15 @@ def static_methods(calibration_windows: np.ndarray, rhos, sampler: SamplerConfig
         p = on_sampler(p)
         return p.with_planner(train_l2c(p, calibration_windows[:64], rho, epochs=2, progress=False))
 
+    def tail(p, rho):
+        p = on_sampler(p)
+        return p.with_planner(FixedPlanner(best_tail_plan(p, calibration_windows[:32], rho)[0]))
+
     methods = []
     for rho in rhos:
         methods.append(Method(f"bac-{tag}{rho:.2f}", "bac", lambda p, rho=rho: bac(p, rho)))
         methods.append(Method(f"l2c-{tag}{rho:.2f}", "l2c", lambda p, rho=rho: l2c(p, rho)))
+        methods.append(Method(f"tail-{tag}{rho:.2f}", "tail", lambda p, rho=rho: tail(p, rho)))
     return methods
 
 
@@ -208,7 +213,7 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-FAMILY_ORDER = ("dense", "ddim", "interval", "bac", "l2c")  # then the learned planners
+FAMILY_ORDER = ("dense", "ddim", "interval", "bac", "l2c", "tail")  # then the learned planners
 
 
 def table_order(row: dict) -> tuple:

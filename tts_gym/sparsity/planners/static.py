@@ -1,6 +1,7 @@
-"""Input-independent schedules: FORA / EfficientVLA interval reuse and BAC's block-wise update steps.
+"""Input-independent schedules: FORA / EfficientVLA interval reuse, BAC's block-wise update steps
+and tail plans (the last steps computed, chosen by chunk error).
 
-Both produce one fixed plan ``[K, 3L]`` (a ``FixedPlanner``) that reuses the T cache: a block
+Each produces one fixed plan ``[K, 3L]`` (a ``FixedPlanner``) that reuses the T cache: a block
 that is not updated at a step takes its output from the last step where it was computed.
 """
 from __future__ import annotations
@@ -99,3 +100,38 @@ def bac_plan(similarity: np.ndarray, updates: int, bubble_blocks: int = 3) -> np
     for j, update_steps in enumerate(chosen):
         plan[sorted(update_steps), j] = Decision.COMPUTE
     return plan
+
+
+# --------------------------------------------------------------------------------------------- tail
+def tail_plan(steps: int, blocks: int, updates: int, tail: int) -> np.ndarray:
+    """Compute step 0, the last ``tail`` steps and the rest of ``updates`` spread evenly in between;
+    reuse T elsewhere. The last steps set the action: they are where a reused block costs most."""
+    if not 0 <= tail < updates <= steps:
+        raise ValueError(f"need 0 <= tail < updates <= steps, got tail={tail}, updates={updates}, steps={steps}")
+    middle, span = updates - 1 - tail, steps - tail
+    computed = {0, *range(span, steps), *(round(span * i / (middle + 1)) for i in range(1, middle + 1))}
+    plan = np.full((steps, blocks), Decision.REUSE_T, PLAN_DTYPE)
+    plan[sorted(computed)] = Decision.COMPUTE
+    return plan
+
+
+@torch.no_grad()
+def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tuple[np.ndarray, dict[int, float]]:
+    """The tail plan with BAC's update count at ``rho`` whose chunks are nearest dense's on ``windows``
+    (same noise), each action weighted by how much of it the action queue executes. Returns the plan
+    and every tail length's error."""
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    updates = max(1, round((1 - rho) * steps))
+    memory = policy.encode(windows)
+    sample, noise = policy.draw_noise(len(windows), torch.Generator().manual_seed(seed))
+    weights = torch.as_tensor(policy.executed_action_weights(), dtype=torch.float32)
+
+    def chunk(plan: np.ndarray) -> torch.Tensor:
+        batch_plan = np.broadcast_to(plan, (len(windows), *plan.shape)).copy()
+        return policy.executor.run(memory, batch_plan, sample.clone(), noise, ResidualCache(steps, blocks))
+
+    reference = chunk(dense_plan(1, steps, blocks)[0])
+    errors = {tail: float(((chunk(tail_plan(steps, blocks, updates, tail)) - reference).abs().mean((0, 2)) * weights).sum())
+              for tail in range(updates)}
+    best = min(errors, key=errors.get)
+    return tail_plan(steps, blocks, updates, best), errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
-INIT_PLANS = ("bac", "interval", "none")
+INIT_PLANS = ("bac", "interval", "tail", "none")
 
 
 @dataclass(frozen=True)
@@ -14,8 +14,8 @@ class PrunerTrainConfig:
     ``rho`` is the target share of reuse among the decisions the pruner is free to make (step 0
     and the first act of a rollout are always dense and are not counted).
 
-    ``init_plan`` starts the pruner at a static plan of that reuse (BAC's dynamic programme, or
-    interval reuse), so training starts from the best cheap schedule instead of from "compute
+    ``init_plan`` starts the pruner at a static plan of that reuse (BAC's dynamic programme, interval
+    reuse, or the tail plan nearest dense's chunks: ``best_tail_plan``), so training starts from the best cheap schedule instead of from "compute
     everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
     compute every block for their gates' gradients, the rest run the hard plan as inference does.
     ``carry_rollout_cache`` keeps each lane's rollout cache R from one batch to the next, so only a

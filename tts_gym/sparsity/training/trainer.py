@@ -38,7 +38,9 @@ from ..cache import ResidualCache
 from ..plan import dense_plan
 from ..planners.frozen import FreezeReport, freeze
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
-from ..planners.static import bac_plan_for_reuse, calibration_residuals, cosine_similarity_matrices, interval_plan
+from ..planners.static import (
+    bac_plan_for_reuse, best_tail_plan, calibration_residuals, cosine_similarity_matrices, interval_plan,
+)
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
 from .config import PrunerTrainConfig
 from .lanes import RolloutLanes
@@ -78,7 +80,10 @@ def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, windows: n
 
 def static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray, rho: float, kind: str) -> np.ndarray:
     """The static plan ``[K, 3L]`` of about ``rho`` reuse a pruner starts at: BAC's update steps per
-    block (dynamic programme over the K x K similarity of calibration activations), or interval reuse."""
+    block (dynamic programme over the K x K similarity of calibration activations), interval reuse,
+    or the tail plan whose chunks are nearest dense's on the windows."""
+    if kind == "tail":
+        return best_tail_plan(policy, windows, rho)[0]
     if kind == "interval":
         return interval_plan(policy.sampler.num_steps, policy.config.backbone.n_blocks, max(1, round(1 / (1 - rho))))
     return bac_plan_for_reuse(cosine_similarity_matrices(calibration_residuals(policy, windows)), rho)
