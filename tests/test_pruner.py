@@ -578,3 +578,19 @@ def test_frozen_pruner_is_its_static_plan_when_no_decision_depends_on_the_observ
         hinging.head.bias.zero_()
     _, report = frozen(policy.with_planner(PrunerPlanner(hinging)), rollouts)
     assert 0 < report.decisions_changed < 1 and 0 < report.acts_changed <= 1
+
+
+@pytest.mark.parametrize("kind", ["tail", "bac", "interval"])
+def test_static_command_writes_the_plan_a_pruner_would_start_at(tmp_path, kind):
+    """train-pruner --static KIND writes, untrained, the static plan that --init-plan KIND starts a pruner at."""
+    from tts_gym.sparsity.training.trainer import acts_after_the_first, spread, static_plan
+
+    store = rollout_store(tmp_path)
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    policy.save(tmp_path / "policy.pt")
+    metadata = run_train_pruner(store, tmp_path / "policy.pt", tmp_path / "plan.pt", "--static", kind, "--rho", "0.5")
+    assert metadata["static_plan"] == kind and metadata["rho"] == 0.5
+    written = policy.with_planner_file(tmp_path / "plan.pt")
+    windows = spread(acts_after_the_first(store.load()), PrunerTrainConfig.calibration_windows)
+    np.testing.assert_array_equal(written.planner.fixed, static_plan(policy, windows, 0.5, kind))
+    assert (written.planner.fixed != 0).mean() == pytest.approx(0.5, abs=0.1)  # BAC bubbles updates in

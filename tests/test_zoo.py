@@ -222,3 +222,12 @@ def test_results_measured_on_other_weights_than_the_shipped_copy_are_refused(tmp
     ship.record_results("tiny", measured_on(shipped, "shipped"))
     key = f"{shipped.config.sampler.name}{shipped.config.sampler.num_inference_steps}"
     assert json.loads(ship.INDEX.read_text())["policies"]["tiny"]["results"][key]["p1"] == 0.5
+
+
+def test_the_listing_names_each_plan_kind():
+    from tts_gym.zoo.listing import plan_name
+
+    assert plan_name({"sparsity": None}) == "dense"
+    assert plan_name({"sparsity": 0.92}) == "TTS rho 0.92"
+    assert plan_name({"sparsity": 0.92, "strategy": "frozen"}) == "TTS rho 0.92, frozen"
+    assert plan_name({"sparsity": 0.92, "strategy": "tail"}) == "tail plan rho 0.92"

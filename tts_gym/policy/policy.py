@@ -368,7 +368,8 @@ class SparseDiffusionPolicy:
         ``sparsity`` picks the shipped pruner trained for that target and for ``sampler`` / ``steps``
         (DDPM-100 by default); ``sparsity=None`` is the dense policy, under ``sampler`` / ``steps``
         when given. ``strategy="frozen"`` picks, where shipped, that pruner's most frequent plan run
-        as a static one (no pruner cost per act).
+        as a static one (no pruner cost per act); ``strategy="tail"`` the static tail plan of that
+        reuse (``best_tail_plan``: the last steps computed).
         """
         from ..zoo import resolve  # the registry of shipped files
 

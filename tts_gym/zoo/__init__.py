@@ -18,7 +18,8 @@ INDEX = HERE / "index.json"
 DEFAULT_SAMPLER, DEFAULT_STEPS = "ddpm", 100
 DEFAULT_STRATEGY = "omni"  # a variant is the learned pruner (TTS's omni-reuse) unless it says otherwise
 FROZEN_STRATEGY = "frozen"  # a pruner's most frequent plan, run as a static one (train-pruner --freeze)
-VARIANT_STRATEGIES = (*STRATEGIES, FROZEN_STRATEGY)
+TAIL_STRATEGY = "tail"  # the static tail plan nearest dense at that reuse (train-pruner --static tail)
+VARIANT_STRATEGIES = (*STRATEGIES, FROZEN_STRATEGY, TAIL_STRATEGY)
 
 
 def pretrained() -> dict[str, dict[str, Any]]:

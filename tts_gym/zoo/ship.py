@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--strategy", default=None, choices=VARIANT_STRATEGIES,
                         help=f"of a pruner variant (default {DEFAULT_STRATEGY}); frozen: a pruner's most frequent "
-                             "plan (train-pruner --freeze)")
+                             "plan (train-pruner --freeze); tail: a static tail plan (train-pruner --static tail)")
     add_inference_arguments(parser)  # policy: the inference choices it ships under
     args = parser.parse_args()
     if args.kind == "results":

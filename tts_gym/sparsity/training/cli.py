@@ -13,8 +13,9 @@ from ...evaluation.cli import add_inference_arguments, inference_arguments
 from ...evaluation.evaluate import load_variant
 from ...policy.checkpoint import read_planner_checkpoint
 from ..planners import planner_from_state
-from .config import INIT_PLANS, PrunerTrainConfig
-from .trainer import PrunerTrainer, frozen, recalibrated
+from ..planners.base import FixedPlanner
+from .config import INIT_PLANS, STATIC_PLANS, PrunerTrainConfig
+from .trainer import PrunerTrainer, acts_after_the_first, frozen, recalibrated, spread, static_plan
 from .trajectories import TrajectoryStore
 
 
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "DDPM-100, or one trained on earlier weights of the policy)")
     parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
+    parser.add_argument("--static", default=None, choices=STATIC_PLANS,
+                        help="no training: write this static plan at --rho for --sampler/--steps, calibrated on the "
+                             "rollouts' acts (tail: the tail length whose chunks are nearest dense's)")
     parser.add_argument("--freeze", default=None, metavar="PLANNER_FILE",
                         help="no training: write this planner's most frequent plan over the rollouts' acts as a static "
                              "plan (no pruner cost per act); prints how often the pruner decides otherwise")
@@ -132,6 +136,13 @@ def run(args: argparse.Namespace) -> int:
               f"{report.decisions_changed:.2e} of its decisions, in {report.acts_changed:.1%} of the acts")
         return 0
     policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, **inference_arguments(args))
+    if args.static:
+        windows = spread(acts_after_the_first(trajectories), PrunerTrainConfig.calibration_windows)
+        fixed = policy.with_planner(FixedPlanner(static_plan(policy, windows, args.rho, args.static)))
+        fixed.save_planner(args.out, metadata={"static_plan": args.static, "rho": args.rho, "rollouts": str(args.rollouts),
+                                               "calibration_windows": len(windows)})
+        print(f"wrote {args.out}: {args.static} plan, {(fixed.planner.fixed != 0).mean():.1%} reuse")
+        return 0
     config = PrunerTrainConfig(
         strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,
         prior_learning_rate=args.prior_lr,

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
-INIT_PLANS = ("bac", "interval", "tail", "none")
+STATIC_PLANS = ("bac", "interval", "tail")  # the static plans a pruner can start at (or be written as)
+INIT_PLANS = (*STATIC_PLANS, "none")
 
 
 @dataclass(frozen=True)
