@@ -2,6 +2,7 @@
 
     python examples/rollout_kitchen.py                       # 3 episodes, the configuration chosen below
     python examples/rollout_kitchen.py --sparsity 0 --sampler ddim --steps 10      # another configuration instead
+    python examples/rollout_kitchen.py --sparsity 0.8 --strategy tail --sampler ddim --steps 16   # a shipped variant
     python examples/rollout_kitchen.py --episodes 1 --max-steps 40 --no-video      # CI smoke run
 
 The configuration is chosen from what ``tts_gym/zoo/index.json`` records for Kitchen (``tts-gym zoo``):
@@ -25,7 +26,7 @@ from tts_gym.evaluation.evaluate import TEST_SEED_START
 from tts_gym.evaluation.latency import interleaved_latency
 from tts_gym.wrappers import RecordMasks, RecordMaskVideo, TestTimeSparsity
 from tts_gym.wrappers.render_masks import render_rollout
-from tts_gym.zoo import computed_steps, fastest_keeping_success
+from tts_gym.zoo import VARIANT_STRATEGIES, computed_steps, fastest_keeping_success
 from tts_gym.zoo.listing import markdown, plan_name, sampler_name
 
 # Dense DDIM-10 kept all four tasks in every test episode in `tts-gym bench` (BENCHMARKS.md, Kitchen),
@@ -49,6 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--sparsity", type=float, default=None, help="a shipped pruner's target; 0 for dense")
+    parser.add_argument("--strategy", default=None, choices=VARIANT_STRATEGIES,
+                        help="of the --sparsity variant (default: the learned pruner)")
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim"])
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--seed-start", type=int, default=TEST_SEED_START)
@@ -66,13 +69,13 @@ def main() -> None:
     else:
         sampler = args.sampler or "ddim"
         steps = args.steps or (100 if sampler == "ddpm" else 16)
-        run = {"sparsity": args.sparsity or None, "sampler": sampler, "steps": steps}
+        run = {"sparsity": args.sparsity or None, "sampler": sampler, "steps": steps, "strategy": args.strategy}
         why = "as asked on the command line"
     name = f"{plan_name(run)} {sampler_name(run)}"
     print(f"\nrunning {name}: {why}")
 
     policy = SparseDiffusionPolicy.from_pretrained("kitchen", sparsity=run["sparsity"], sampler=run["sampler"],
-                                                   steps=run["steps"], seed=0)
+                                                   steps=run["steps"], seed=0, strategy=run.get("strategy"))
     policy = policy.with_inference(**inference_arguments(args))
     reference = SparseDiffusionPolicy.from_pretrained("kitchen", sampler="ddpm", steps=100, seed=0)
     out = Path(args.out)

@@ -138,6 +138,19 @@ def test_static_rows_follow_the_requested_reuse_targets():
     assert {"bac-0.50", "bac-0.93", "l2c-0.93"} <= set(methods) and "bac-0.90" not in methods
     reuse = {rho: sparsity(methods[f"bac-{rho}"].build(policy).planner.fixed) for rho in ("0.50", "0.93")}
     assert reuse["0.50"] < reuse["0.93"]
+    assert sparsity(methods["tail-0.50"].build(policy).planner.fixed) == pytest.approx(0.5)
+
+
+def test_a_planner_file_named_like_a_computed_method_replaces_it(tmp_path):
+    policy = policy_for_tiny_env()
+    windows = np.random.default_rng(0).normal(size=(4, 2, OBS_DIM)).astype(np.float32)
+    policy.with_planner(interval_planner(policy.sampler.num_steps, policy.config.backbone.n_blocks, 2)).save_planner(
+        tmp_path / "shipped.pt")
+    methods = standard_methods(policy, windows, rhos=(0.5,), pruner_files={"tail-0.50": str(tmp_path / "shipped.pt")})
+    named = [m for m in methods if m.name == "tail-0.50"]
+    assert len(named) == 1 and len(methods) == len({m.name for m in methods})
+    np.testing.assert_array_equal(named[0].build(policy).planner.fixed,
+                                  interval_planner(policy.sampler.num_steps, policy.config.backbone.n_blocks, 2).fixed)
 
 
 def test_table_lists_anchors_before_learned_planners():

@@ -10,7 +10,8 @@ import torch
 import tts_gym
 from tts_gym import SparseDiffusionPolicy
 from tts_gym.evaluation.evaluate import load_variant
-from tts_gym.zoo import DEFAULT_SAMPLER, DEFAULT_STEPS, HERE
+from tts_gym.sparsity.pruner import STRATEGIES
+from tts_gym.zoo import DEFAULT_SAMPLER, DEFAULT_STEPS, HERE, variant_strategy
 
 SHIPPED = tts_gym.pretrained()
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +26,11 @@ def test_shipped_policy_loads_and_acts(name):
     action = policy.act(np.zeros(policy.config.backbone.obs_dim, np.float32))
     assert action.shape == (policy.config.backbone.action_dim,) and np.isfinite(action).all()
     for variant in entry.get("variants", []):
+        strategy = variant_strategy(variant)
         sparse = SparseDiffusionPolicy.from_pretrained(name, sparsity=variant["sparsity"], sampler=variant["sampler"],
-                                                       steps=variant["steps"])
-        assert sparse.planner.name == "pruner" and sparse.config.sampler.num_inference_steps == variant["steps"]
+                                                       steps=variant["steps"], strategy=strategy)
+        assert sparse.planner.name == ("pruner" if strategy in STRATEGIES else "fixed")  # frozen and tail: static
+        assert sparse.config.sampler.num_inference_steps == variant["steps"]
         # the entry's inference choices are the file's, and a pruner variant runs under them
         assert sparse.config.temperature == policy.config.temperature == entry.get("temperature", 1.0)
         # a pruner without a weights digest would load into any retrained policy of the same shape
@@ -54,7 +57,8 @@ def test_unshipped_variant_lists_the_shipped_ones():
 def test_rollout_kitchen_example_short_mode(tmp_path):
     variants = SHIPPED["kitchen"].get("variants", [])
     ddim = [v for v in variants if v["sampler"] == "ddim"]
-    flags = ["--sparsity", str(ddim[0]["sparsity"]), "--sampler", "ddim", "--steps", str(ddim[0]["steps"])] if ddim \
+    flags = ["--sparsity", str(ddim[0]["sparsity"]), "--strategy", variant_strategy(ddim[0]), "--sampler", "ddim",
+             "--steps", str(ddim[0]["steps"])] if ddim \
         else ["--sparsity", "0", "--sampler", "ddim", "--steps", "16"]
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "rollout_kitchen.py"), "--episodes", "1",
                            "--max-steps", "24", "--out", str(tmp_path), *flags],

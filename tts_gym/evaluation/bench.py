@@ -47,9 +47,9 @@ STATIC_RHOS = (0.8, 0.9, 0.95)  # BAC's and L2C's target reuse unless --rhos say
 def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=STATIC_RHOS, quick: bool = False,
                      pruner_files: dict[str, str] | None = None,
                      samplers: tuple[SamplerConfig, ...] = ()) -> list[Method]:
-    """Dense, DDIM-N, interval reuse, BAC and L2C (on the policy's sampler and on ``samplers``, the
-    ones the pruners run on, so each pruner meets the static plans of its own sampler) and the given
-    pruners (name -> planner file)."""
+    """Dense, DDIM-N, interval reuse, BAC, L2C and tail plans (on the policy's sampler and on ``samplers``,
+    the ones the pruners run on, so each pruner meets the static plans of its own sampler) and the given
+    planner files (name -> file)."""
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
     methods = [Method("dense", "dense", lambda p: p)]
     for n in ((16,) if quick else DDIM_STEPS):
@@ -59,9 +59,10 @@ def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=STATIC
     if calibration_windows is not None and not quick:
         for sampler in (None, *(s for s in samplers if s != policy.config.sampler)):
             methods += static_methods(calibration_windows, rhos, sampler)
-    for name, path in (pruner_files or {}).items():
-        methods.append(Method(name, name.split("-")[0], lambda p, path=path: p.with_planner_file(path)))
-    return methods
+    files = [Method(name, name.split("-")[0], lambda p, path=path: p.with_planner_file(path))
+             for name, path in (pruner_files or {}).items()]
+    # a file named like a computed method (a shipped tail plan, tail-ddim4-0.50) replaces it: one row per name
+    return [m for m in methods if m.name not in (pruner_files or {})] + files
 
 
 def static_methods(calibration_windows: np.ndarray, rhos, sampler: SamplerConfig | None) -> list[Method]:
