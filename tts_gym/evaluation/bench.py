@@ -25,6 +25,8 @@ from ..sparsity.planners.static import (
     bac_plan_for_reuse, best_tail_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
 )
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
+from ..sparsity.training.config import PrunerTrainConfig
+from ..sparsity.training.trainer import spread
 from .evaluate import TEST_SEED_START, episode_runner, evaluate
 from .flops import count_inference_flops
 from .latency import amdahl_limit, floor_compute_share, floor_planner, interleaved_latency
@@ -85,7 +87,8 @@ def static_methods(calibration_windows: np.ndarray, rhos, sampler: SamplerConfig
 
     def tail(p, rho):
         p = on_sampler(p)
-        return p.with_planner(FixedPlanner(best_tail_plan(p, calibration_windows[:32], rho)[0]))
+        windows = spread(calibration_windows, PrunerTrainConfig.calibration_windows)  # spread over the rollouts
+        return p.with_planner(FixedPlanner(best_tail_plan(p, windows, rho)[0]))
 
     methods = []
     for rho in rhos:

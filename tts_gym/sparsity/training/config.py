@@ -16,8 +16,8 @@ class PrunerTrainConfig:
     and the first act of a rollout are always dense and are not counted).
 
     ``init_plan`` starts the pruner at a static plan of that reuse (BAC's dynamic programme, interval
-    reuse, or the tail plan nearest dense's chunks: ``best_tail_plan``), so training starts from the best cheap schedule instead of from "compute
-    everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
+    reuse, or the tail plan nearest dense's chunks: ``best_tail_plan``), so training starts from the
+    best cheap schedule instead of from "compute everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
     compute every block for their gates' gradients, the rest run the hard plan as inference does.
     ``carry_rollout_cache`` keeps each lane's rollout cache R from one batch to the next, so only a
     rollout's first act is dense; off, every batch starts its lanes dense, as after a reset. Each
