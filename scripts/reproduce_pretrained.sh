@@ -128,15 +128,17 @@ tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollou
     --rho 0.9 --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 160 --snapshot-every 40 --ema-decay 0.99 \
     --threads 1 --init $P/square_ddpm100_rho0.85.pt --out $P/square_ddpm100_rho0.90_ema.pt
 # Kitchen: tail plans (the last denoising steps computed; seconds each), written untrained, and the DDPM-100
-# pruner started at the rho 0.92 one, 40 batches (13 min beside another job)
-for spec in "ddpm 100 0.92" "ddim 16 0.80" "ddim 4 0.50"; do
+# pruners started at the rho 0.92 and 0.93 ones, 40 batches each (4-13 min)
+for spec in "ddpm 100 0.92" "ddpm 100 0.93" "ddim 16 0.80" "ddim 4 0.50"; do
   set -- $spec
   tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --sampler $1 --steps $2 \
       --rho $3 --static tail --out $P/kitchen_tail_$1$2_rho$3.pt
 done
-tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --sampler ddpm --steps 100 \
-    --rho 0.92 --init-plan tail --prior-lr 0.001 --ema-decay 0.99 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 50 \
-    --stop-after 40 --threads 1 --out $P/kitchen_ddpm100_rho0.92.pt
+for rho in 0.92 0.93; do
+  tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --sampler ddpm --steps 100 \
+      --rho $rho --init-plan tail --prior-lr 0.001 --ema-decay 0.99 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 50 \
+      --stop-after 40 --threads 1 --out $P/kitchen_ddpm100_rho$rho.pt
+done
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 \
     --freeze $P/square_ddpm100_rho0.90_ema.pt --out $P/square_frozen_ddpm100_rho0.90.pt
 
