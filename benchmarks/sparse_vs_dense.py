@@ -18,6 +18,7 @@ import json
 
 import numpy as np
 
+from tts_gym.backbone.sampler import SAMPLERS
 from tts_gym.evaluation.bench import STATIC_RHOS, select_methods, standard_methods
 from tts_gym.evaluation.evaluate import load_variant
 from tts_gym.evaluation.fidelity import paired_fidelity
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--acts", type=int, default=None, help="only the first N acts of each rollout")
     parser.add_argument("--rhos", type=float, nargs="+", default=STATIC_RHOS,
                         help="target reuse of the bac-RHO and l2c-RHO methods")
-    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default=None, help="with --method (default: the policy's)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=None, help="with --method (default: the policy's)")
     parser.add_argument("--steps", type=int, default=None, help="with --method (default: the policy's)")
     args = parser.parse_args()
     rollouts = TrajectoryStore(args.rollouts).load()

@@ -11,6 +11,7 @@ import torch
 
 from ...backbone.config import BLOCKS_PER_LAYER
 from ..cache import ResidualCache
+from ..chunk_error import executed_l1
 from ..plan import PLAN_DTYPE, Decision, dense_plan
 from .base import FixedPlanner
 
@@ -75,9 +76,14 @@ def best_update_steps(similarity: np.ndarray, updates: int) -> tuple[list[int], 
     return [0] + sorted(picked), float(best[updates, steps])
 
 
+def updates_for_reuse(steps: int, rho: float) -> int:
+    """Steps a block computes when about ``rho`` of ``steps`` reuse (step 0 always computes)."""
+    return max(1, round((1 - rho) * steps))
+
+
 def bac_plan_for_reuse(similarity: np.ndarray, rho: float) -> np.ndarray:
     """BAC's plan with about ``rho`` of the K steps reused per block (step 0 always updates)."""
-    return bac_plan(similarity, updates=max(1, round((1 - rho) * similarity.shape[1])))
+    return bac_plan(similarity, updates=updates_for_reuse(similarity.shape[1], rho))
 
 
 def bac_plan(similarity: np.ndarray, updates: int, bubble_blocks: int = 3) -> np.ndarray:
@@ -121,7 +127,7 @@ def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tu
     (same noise), each action weighted by how much of it the action queue executes. Returns the plan
     and every tail length's error."""
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
-    updates = max(1, round((1 - rho) * steps))
+    updates = updates_for_reuse(steps, rho)
     memory = policy.encode(windows)
     sample, noise = policy.draw_noise(len(windows), torch.Generator().manual_seed(seed))
     weights = torch.as_tensor(policy.executed_action_weights(), dtype=torch.float32)
@@ -131,7 +137,6 @@ def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tu
         return policy.executor.run(memory, batch_plan, sample.clone(), noise, ResidualCache(steps, blocks))
 
     reference = chunk(dense_plan(1, steps, blocks)[0])
-    errors = {tail: float(((chunk(tail_plan(steps, blocks, updates, tail)) - reference).abs().mean((0, 2)) * weights).sum())
-              for tail in range(updates)}
-    best = min(errors, key=errors.get)
-    return tail_plan(steps, blocks, updates, best), errors
+    plans = {tail: tail_plan(steps, blocks, updates, tail) for tail in range(updates)}
+    errors = {tail: float(executed_l1(chunk(plan), reference, weights)) for tail, plan in plans.items()}
+    return plans[min(errors, key=errors.get)], errors

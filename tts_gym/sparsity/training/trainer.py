@@ -35,6 +35,7 @@ from ...files import save_torch, write_csv
 from ...training.ema import EMA
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
+from ..chunk_error import executed_l1
 from ..plan import dense_plan
 from ..planners.frozen import FreezeReport, freeze
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
@@ -224,7 +225,7 @@ class PrunerTrainer:
 
     def fidelity(self, chunk: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """L1 per predicted action, weighted by how much of it is executed; mean over rows."""
-        return ((chunk - reference).abs().mean(-1) * self.action_weights).sum(-1).mean()
+        return executed_l1(chunk, reference, self.action_weights)
 
     @torch.no_grad()
     def validation_fidelity(self, sparse: SparseDiffusionPolicy) -> float:
