@@ -61,8 +61,9 @@ for task in lift can square kitchen; do
       --envs 4 --out $OUT/rollouts/$task.h5  # 6 min each
 done
 
-# 4. pruners (omni-reuse). Each starts at BAC's plan for its target (the default --init-plan bac) and is
-#    shipped only if it keeps dense's success on the test seeds (step 5); Kitchen's start at the tail plan.
+# 4. pruners (omni-reuse). These robosuite ones start at BAC's plan for their target (--init-plan bac; the
+#    default, best, starts at the static plan nearest dense's chunks), Kitchen's at the tail plan; each ships
+#    only if it keeps dense's success on the test seeds (step 5).
 #    Lift's DDIM-16 pruner is older: trained at rho 0.95 from scratch, then moved to 0.80 and 0.90.
 #    --reset-each-batch: the pruners trained with every batch starting dense (R not carried across batches).
 P=$OUT/pruners
@@ -74,18 +75,20 @@ for rho in 0.80 0.90; do
 done
 for task in lift can square; do  # DDIM-2 at rho 0.95: step 1 starts fully reused; 4-5 min each
   tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddim --steps 2 \
-      --rho 0.95 --segment-frames 8 --reset-each-batch --batch-size 8 --epochs 20 --max-minutes 5 --threads 1 --out $P/${task}_ddim2_rho0.95.pt
+      --rho 0.95 --init-plan bac --segment-frames 8 --reset-each-batch --batch-size 8 --epochs 20 --max-minutes 5 --threads 1 --out $P/${task}_ddim2_rho0.95.pt
 done
 # DDIM-16 at rho 0.80 for Can (BAC's plan alone keeps 0.02 there): 12 min
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddim --steps 16 \
-    --rho 0.8 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/can_ddim16_rho0.80.pt
+    --rho 0.8 --init-plan bac --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 \
+    --out $P/can_ddim16_rho0.80.pt
 # DDIM-16 at rho 0.70 for Square (trained there: the rho 0.90 pruner moved to 0.70 keeps 0.02): 12 min
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 --sampler ddim --steps 16 \
-    --rho 0.7 --gated-steps 4 --segment-frames 8 --reset-each-batch --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/square_ddim16_rho0.70.pt
+    --rho 0.7 --init-plan bac --gated-steps 4 --segment-frames 8 --reset-each-batch --batch-size 8 --epochs 10 --max-minutes 12 --threads 1 --out $P/square_ddim16_rho0.70.pt
 # DDPM-100 at rho 0.90: 4 gated steps per act, 45-50 min each (Lift's keeps dense's success; rerunning resumes)
 for task in lift square; do
   tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddpm --steps 100 \
-      --rho 0.9 --gated-steps 4 --segment-frames 6 --reset-each-batch --batch-size 8 --epochs 20 --max-minutes 45 --threads 1 \
+      --rho 0.9 --init-plan bac --gated-steps 4 --segment-frames 6 --reset-each-batch --batch-size 8 --epochs 20 --max-minutes 45 \
+      --threads 1 \
       --out $P/${task}_ddpm100_rho0.90.pt
 done
 # Lift's carried on to rho 0.93 from there, R carried across batches (the default), 231 batches (28 min); the
@@ -105,8 +108,8 @@ tts-gym train-pruner --policy $OUT/policies/lift.pt --rollouts $OUT/rollouts/lif
 # Can's at rho 0.90 from BAC's plan, R carried (the default); snapshots every 60 batches, the one kept
 # picked by validation episodes (seeds 200000+): 300 batches (0.43 / 0.60 / 0.90 / 0.20 / 0.93 at 60..300)
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 --rho 0.9 \
-    --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 300 --snapshot-every 60 --threads 1 \
-    --out $P/can_ddpm100_rho0.90.pt
+    --init-plan bac --gated-steps 4 --segment-frames 6 --batch-size 8 --epochs 200 --stop-after 300 --snapshot-every 60 \
+    --threads 1 --out $P/can_ddpm100_rho0.90.pt
 # and on to rho 0.92 from that one, handing out the moving average of its weights (decay 0.99); snapshots every
 # 40 batches kept 0.37 / 0.77 / 0.80 / 0.70 on validation seeds (40..160); the 120-batch one ships (16 min beside another job)
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 --rho 0.92 \

@@ -139,6 +139,8 @@ def test_static_rows_follow_the_requested_reuse_targets():
     reuse = {rho: sparsity(methods[f"bac-{rho}"].build(policy).planner.fixed) for rho in ("0.50", "0.93")}
     assert reuse["0.50"] < reuse["0.93"]
     assert sparsity(methods["tail-0.50"].build(policy).planner.fixed) == pytest.approx(0.5)
+    # interval reuse at each target too: N = 1 / (1 - rho), beside the short intervals
+    assert {"interval-2", "interval-5", "interval-14"} <= set(methods) and "interval-6" not in methods
 
 
 def test_a_planner_file_named_like_a_computed_method_replaces_it(tmp_path):

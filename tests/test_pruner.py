@@ -138,6 +138,21 @@ def test_trained_tiny_pruner_hits_its_target_and_backbone_gets_no_gradient(tmp_p
                                       again.predict_action_chunk(window, generator=torch.Generator().manual_seed(0)))
 
 
+def test_the_starting_plan_is_searched_once_per_run_folder(tmp_path, monkeypatch):
+    """A resumed run takes the static plan it started at from its folder; another target searches afresh."""
+    import tts_gym.sparsity.training.trainer as trainer_module
+
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    config = PrunerTrainConfig(rho=0.5, epochs=1, batch_size=3, segment_frames=3)
+    first = PrunerTrainer(policy, trajectories(), config, tmp_path)
+    plan, searched = first.starting_plan(policy), []
+    monkeypatch.setattr(trainer_module, "static_plan", lambda *args: searched.append(args) or plan)
+    again = PrunerTrainer(policy, trajectories(), config, tmp_path)
+    assert not searched and torch.equal(again.pruner.prior, first.pruner.prior)
+    PrunerTrainer(policy, trajectories(), replace(config, rho=0.75), tmp_path)
+    assert len(searched) == 1
+
+
 def test_resume_continues_where_it_stopped(tmp_path):
     policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
     config = PrunerTrainConfig(epochs=2, batch_size=3, segment_frames=3)
@@ -580,7 +595,21 @@ def test_frozen_pruner_is_its_static_plan_when_no_decision_depends_on_the_observ
     assert 0 < report.decisions_changed < 1 and 0 < report.acts_changed <= 1
 
 
-@pytest.mark.parametrize("kind", ["tail", "bac", "interval"])
+def test_best_static_plan_is_the_family_whose_chunks_are_nearest_dense(tmp_path):
+    from tts_gym.sparsity.planners.static import chunk_errors
+    from tts_gym.sparsity.training.config import STATIC_FAMILIES
+    from tts_gym.sparsity.training.trainer import acts_after_the_first, best_static_plan, spread, static_plan
+
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 8))
+    windows = spread(acts_after_the_first(rollout_store(tmp_path).load()), 8)
+    plan, family, errors = best_static_plan(policy, windows, 0.6)
+    assert set(errors) == set(STATIC_FAMILIES) and errors[family] == min(errors.values())
+    np.testing.assert_array_equal(plan, static_plan(policy, windows, 0.6, family))
+    assert chunk_errors(policy, windows, {"again": plan})["again"] == pytest.approx(errors[family])
+    assert chunk_errors(policy, windows, {"dense": np.zeros_like(plan)})["dense"] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["tail", "bac", "interval", "best"])
 def test_static_command_writes_the_plan_a_pruner_would_start_at(tmp_path, kind):
     """train-pruner --static KIND writes, untrained, the static plan that --init-plan KIND starts a pruner at."""
     from tts_gym.sparsity.training.trainer import acts_after_the_first, spread, static_plan

@@ -231,3 +231,4 @@ def test_the_listing_names_each_plan_kind():
     assert plan_name({"sparsity": 0.92}) == "TTS rho 0.92"
     assert plan_name({"sparsity": 0.92, "strategy": "frozen"}) == "TTS rho 0.92, frozen"
     assert plan_name({"sparsity": 0.92, "strategy": "tail"}) == "tail plan rho 0.92"
+    assert plan_name({"sparsity": 0.94, "strategy": "interval"}) == "interval plan rho 0.94"

@@ -22,7 +22,8 @@ from ..backbone.sampler import SamplerConfig
 from ..files import write_json
 from ..sparsity.planners.l2c import train_l2c
 from ..sparsity.planners.static import (
-    bac_plan_for_reuse, best_tail_plan, calibration_residuals, cosine_similarity_matrices, interval_planner,
+    bac_plan_for_reuse, best_tail_plan, calibration_residuals, cosine_similarity_matrices, interval_for_reuse,
+    interval_planner,
 )
 from ..sparsity.planners.base import DensePlanner, FixedPlanner
 from ..sparsity.training.config import PrunerTrainConfig
@@ -56,7 +57,9 @@ def standard_methods(policy, calibration_windows: np.ndarray | None, rhos=STATIC
     methods = [Method("dense", "dense", lambda p: p)]
     for n in ((16,) if quick else DDIM_STEPS):
         methods.append(Method(f"ddim-{n}", "ddim", lambda p, n=n: p.with_planner(None, SamplerConfig("ddim", n))))
-    for n in ((4,) if quick else (2, 3, 4, 5)):
+    # interval reuse at the short intervals and at each target reuse (N = 1 / (1 - rho))
+    intervals = (4,) if quick else sorted({2, 3, 4, 5, *(interval_for_reuse(rho) for rho in rhos)})
+    for n in intervals:
         methods.append(Method(f"interval-{n}", "interval", lambda p, n=n: p.with_planner(interval_planner(steps, blocks, n))))
     if calibration_windows is not None and not quick:
         for sampler in (None, *(s for s in samplers if s != policy.config.sampler)):

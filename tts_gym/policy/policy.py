@@ -369,8 +369,8 @@ class SparseDiffusionPolicy:
         (DDPM-100 by default); ``sparsity=None`` is the dense policy, under ``sampler`` / ``steps``
         when given. ``strategy="frozen"`` picks, where shipped, that pruner's most frequent plan run
         as a static one (no pruner cost per act); ``strategy="tail"`` the static tail plan of that
-        reuse (``best_tail_plan``: the last steps computed).
-        """
+        reuse (``best_tail_plan``: the last steps computed), ``strategy="interval"`` the interval plan
+        (every block computed every N steps)."""
         from ..zoo import resolve  # the registry of shipped files
 
         policy_file, planner_file = resolve(name_or_path, sparsity=sparsity, sampler=sampler, steps=steps,

@@ -19,7 +19,9 @@ DEFAULT_SAMPLER, DEFAULT_STEPS = "ddpm", 100
 DEFAULT_STRATEGY = "omni"  # a variant is the learned pruner (TTS's omni-reuse) unless it says otherwise
 FROZEN_STRATEGY = "frozen"  # a pruner's most frequent plan, run as a static one (train-pruner --freeze)
 TAIL_STRATEGY = "tail"  # the static tail plan nearest dense at that reuse (train-pruner --static tail)
-VARIANT_STRATEGIES = (*STRATEGIES, FROZEN_STRATEGY, TAIL_STRATEGY)
+INTERVAL_STRATEGY = "interval"  # every block computed every N steps (train-pruner --static interval)
+STATIC_STRATEGIES = {TAIL_STRATEGY: "tail plan", INTERVAL_STRATEGY: "interval plan"}  # -> how tables name them
+VARIANT_STRATEGIES = (*STRATEGIES, FROZEN_STRATEGY, *STATIC_STRATEGIES)
 
 
 def pretrained() -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..evaluation.metrics import task_level_keys
-from . import FROZEN_STRATEGY, TAIL_STRATEGY, configurations, pretrained
+from . import FROZEN_STRATEGY, STATIC_STRATEGIES, configurations, pretrained
 
 # No latency column: eval runs batch several envs beside the simulators, so its act() times are not a
 # speed measurement (``tts-gym bench`` measures speed, batch 1, interleaved with dense).
@@ -33,8 +33,8 @@ def plan_name(run: dict[str, Any]) -> str:
     """A configuration's plan (``tts_gym.zoo.configurations``) as the table names it."""
     if run["sparsity"] is None:
         return "dense"
-    if run.get("strategy") == TAIL_STRATEGY:
-        return f"tail plan rho {run['sparsity']:.2f}"
+    if run.get("strategy") in STATIC_STRATEGIES:
+        return f"{STATIC_STRATEGIES[run['strategy']]} rho {run['sparsity']:.2f}"
     name = f"TTS rho {run['sparsity']:.2f}"
     return f"{name}, frozen" if run.get("strategy") == FROZEN_STRATEGY else name
 

@@ -25,6 +25,13 @@ def interval_plan(steps: int, blocks: int, interval: int) -> np.ndarray:
     return plan
 
 
+def interval_for_reuse(rho: float) -> int:
+    """The interval N whose plan reuses about ``rho`` of the steps (1 - 1/N)."""
+    if not 0 <= rho < 1:
+        raise ValueError(f"rho must be in [0, 1), got {rho}")
+    return max(1, round(1 / (1 - rho)))
+
+
 def interval_planner(steps: int, blocks: int, interval: int) -> FixedPlanner:
     return FixedPlanner(interval_plan(steps, blocks, interval))
 
@@ -122,12 +129,10 @@ def tail_plan(steps: int, blocks: int, updates: int, tail: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tuple[np.ndarray, dict[int, float]]:
-    """The tail plan with BAC's update count at ``rho`` whose chunks are nearest dense's on ``windows``
-    (same noise), each action weighted by how much of it the action queue executes. Returns the plan
-    and every tail length's error."""
+def chunk_errors(policy, windows: np.ndarray, plans: dict, seed: int = 0) -> dict:
+    """Per named plan ``[K, 3L]``, how far its chunks on ``windows`` are from dense's under the same
+    noise: L1 per action, weighted by how much of each action the action queue executes."""
     steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
-    updates = updates_for_reuse(steps, rho)
     memory = policy.encode(windows)
     sample, noise = policy.draw_noise(len(windows), torch.Generator().manual_seed(seed))
     weights = torch.as_tensor(policy.executed_action_weights(), dtype=torch.float32)
@@ -137,6 +142,14 @@ def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tu
         return policy.executor.run(memory, batch_plan, sample.clone(), noise, ResidualCache(steps, blocks))
 
     reference = chunk(dense_plan(1, steps, blocks)[0])
+    return {name: float(executed_l1(chunk(plan), reference, weights)) for name, plan in plans.items()}
+
+
+def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tuple[np.ndarray, dict[int, float]]:
+    """The tail plan with BAC's update count at ``rho`` whose chunks are nearest dense's on ``windows``
+    (``chunk_errors``). Returns the plan and every tail length's error."""
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    updates = updates_for_reuse(steps, rho)
     plans = {tail: tail_plan(steps, blocks, updates, tail) for tail in range(updates)}
-    errors = {tail: float(executed_l1(chunk(plan), reference, weights)) for tail, plan in plans.items()}
+    errors = chunk_errors(policy, windows, plans, seed)
     return plans[min(errors, key=errors.get)], errors

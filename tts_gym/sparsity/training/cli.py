@@ -15,7 +15,9 @@ from ...policy.checkpoint import read_planner_checkpoint
 from ..planners import planner_from_state
 from ..planners.base import FixedPlanner
 from .config import INIT_PLANS, STATIC_PLANS, PrunerTrainConfig
-from .trainer import PrunerTrainer, acts_after_the_first, frozen, recalibrated, spread, static_plan
+from .trainer import (
+    PrunerTrainer, acts_after_the_first, best_static_plan, frozen, recalibrated, spread, static_plan,
+)
 from .trajectories import TrajectoryStore
 
 
@@ -43,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sparsity-weight", type=float, default=PrunerTrainConfig.sparsity_weight)
     parser.add_argument("--width", type=int, default=PrunerTrainConfig.width)
     parser.add_argument("--init-plan", default=PrunerTrainConfig.init_plan, choices=INIT_PLANS,
-                        help="static plan the pruner starts at (its prior table); 'none': no prior table")
+                        help="static plan the pruner starts at (its prior table); best: of bac, interval and tail, "
+                             "the plan whose chunks are nearest dense's; 'none': no prior table")
     parser.add_argument("--gated-steps", type=int, default=PrunerTrainConfig.gated_steps,
                         help="denoising steps per act whose gates get a gradient (0: all); the others run the hard "
                              "plan, computing only what it computes")
@@ -70,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
     parser.add_argument("--static", default=None, choices=STATIC_PLANS,
                         help="no training: write this static plan at --rho for --sampler/--steps, calibrated on the "
-                             "rollouts' acts (tail: the tail length whose chunks are nearest dense's)")
+                             "rollouts' acts (tail: the tail length whose chunks are nearest dense's; best: of bac, "
+                             "interval and tail, the plan whose chunks are nearest dense's)")
     parser.add_argument("--freeze", default=None, metavar="PLANNER_FILE",
                         help="no training: write this planner's most frequent plan over the rollouts' acts as a static "
                              "plan (no pruner cost per act); prints how often the pruner decides otherwise")
@@ -138,10 +142,16 @@ def run(args: argparse.Namespace) -> int:
     policy = load_variant(args.policy, sampler=args.sampler, steps=args.steps, **inference_arguments(args))
     if args.static:
         windows = spread(acts_after_the_first(trajectories), PrunerTrainConfig.calibration_windows)
-        fixed = policy.with_planner(FixedPlanner(static_plan(policy, windows, args.rho, args.static)))
-        fixed.save_planner(args.out, metadata={"static_plan": args.static, "rho": args.rho, "rollouts": str(args.rollouts),
-                                               "calibration_windows": len(windows)})
-        print(f"wrote {args.out}: {args.static} plan, {(fixed.planner.fixed != 0).mean():.1%} reuse")
+        metadata = {"static_plan": args.static, "rho": args.rho, "rollouts": str(args.rollouts),
+                    "calibration_windows": len(windows)}
+        if args.static == "best":
+            plan, family, errors = best_static_plan(policy, windows, args.rho)
+            metadata.update(family=family, chunk_errors=errors)
+        else:
+            plan, family = static_plan(policy, windows, args.rho, args.static), args.static
+        fixed = policy.with_planner(FixedPlanner(plan))
+        fixed.save_planner(args.out, metadata=metadata)
+        print(f"wrote {args.out}: {family} plan, {(fixed.planner.fixed != 0).mean():.1%} reuse")
         return 0
     config = PrunerTrainConfig(
         strategy=args.strategy, rho=args.rho, sparsity_weight=args.sparsity_weight, learning_rate=args.lr,

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
-STATIC_PLANS = ("bac", "interval", "tail")  # the static plans a pruner can start at (or be written as)
+STATIC_FAMILIES = ("bac", "interval", "tail")
+# the static plans a pruner can start at (or be written as); best: the family's plan nearest dense's chunks
+STATIC_PLANS = (*STATIC_FAMILIES, "best")
 INIT_PLANS = (*STATIC_PLANS, "none")
 
 
@@ -16,8 +18,9 @@ class PrunerTrainConfig:
     and the first act of a rollout are always dense and are not counted).
 
     ``init_plan`` starts the pruner at a static plan of that reuse (BAC's dynamic programme, interval
-    reuse, or the tail plan nearest dense's chunks: ``best_tail_plan``), so training starts from the
-    best cheap schedule instead of from "compute everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
+    reuse, the tail plan nearest dense's chunks, or by default the best of the three:
+    ``best_static_plan``), so training starts from the best cheap schedule instead of from "compute
+    everything". ``gated_steps`` makes a training act cheap: only that many random denoising steps
     compute every block for their gates' gradients, the rest run the hard plan as inference does.
     ``carry_rollout_cache`` keeps each lane's rollout cache R from one batch to the next, so only a
     rollout's first act is dense; off, every batch starts its lanes dense, as after a reset. Each
@@ -41,7 +44,7 @@ class PrunerTrainConfig:
     n_head: int = 2
     ffn_mult: int = 4
     seed: int = 0
-    init_plan: str = "bac"  # the static plan the pruner starts at (its prior table); "none": no prior
+    init_plan: str = "best"  # the static plan the pruner starts at (its prior table); "none": no prior
     calibration_windows: int = 16  # observation windows BAC's similarity matrices are measured on
     gated_steps: int = 4  # denoising steps whose gates get a gradient per act (0: every step)
     executed_weighting: bool = True  # weight the fidelity term by what the action queue executes

@@ -40,14 +40,16 @@ from ..plan import dense_plan
 from ..planners.frozen import FreezeReport, freeze
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
 from ..planners.static import (
-    bac_plan_for_reuse, best_tail_plan, calibration_residuals, cosine_similarity_matrices, interval_plan,
+    bac_plan_for_reuse, best_tail_plan, calibration_residuals, chunk_errors, cosine_similarity_matrices,
+    interval_for_reuse, interval_plan,
 )
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
-from .config import PrunerTrainConfig
+from .config import STATIC_FAMILIES, PrunerTrainConfig
 from .lanes import RolloutLanes
 
 STATE_FILE = "pruner_state.pt"
 REFERENCES_FILE = "references.pt"
+START_PLAN_FILE = "start_plan.pt"
 LOG_FILE = "pruner_log.csv"
 CALIBRATION_CHUNK = 64  # windows encoded per call when calibrating
 
@@ -82,12 +84,26 @@ def calibration_offset(policy: SparseDiffusionPolicy, pruner: Pruner, windows: n
 def static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray, rho: float, kind: str) -> np.ndarray:
     """The static plan ``[K, 3L]`` of about ``rho`` reuse a pruner starts at: BAC's update steps per
     block (dynamic programme over the K x K similarity of calibration activations), interval reuse,
-    or the tail plan whose chunks are nearest dense's on the windows."""
+    the tail plan whose chunks are nearest dense's on the windows, or the best of those three."""
+    if kind == "best":
+        return best_static_plan(policy, windows, rho)[0]
     if kind == "tail":
         return best_tail_plan(policy, windows, rho)[0]
     if kind == "interval":
-        return interval_plan(policy.sampler.num_steps, policy.config.backbone.n_blocks, max(1, round(1 / (1 - rho))))
+        return interval_plan(policy.sampler.num_steps, policy.config.backbone.n_blocks, interval_for_reuse(rho))
     return bac_plan_for_reuse(cosine_similarity_matrices(calibration_residuals(policy, windows)), rho)
+
+
+def best_static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray,
+                     rho: float) -> tuple[np.ndarray, str, dict[str, float]]:
+    """Of BAC's, the interval and the tail plan at ``rho``, the one whose chunks are nearest dense's
+    (``chunk_errors``); also its family and every family's error. Which family wins depends on the
+    task: evenly spaced full updates on Can, the last steps computed on Kitchen, never BAC's
+    per-block steps where measured."""
+    plans = {kind: static_plan(policy, windows, rho, kind) for kind in STATIC_FAMILIES}
+    errors = chunk_errors(policy, windows, plans)
+    kind = min(errors, key=errors.get)
+    return plans[kind], kind, errors
 
 
 def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float) -> SparseDiffusionPolicy:
@@ -139,9 +155,13 @@ class PrunerTrainer:
         self.lanes = RolloutLanes(training, min(config.lanes, len(training)), config.batch_size,
                                   config.segment_frames, config.seed)
         self.planned_windows = acts_after_the_first(training)
+        # what the references depend on besides the acts (hashing the weights once, not per save): runs
+        # of any rho or init on the same policy, rollouts and seed share them (copy references.pt over)
+        self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
+                                          policy.config.inference_choices(), config.seed,
+                                          trajectories_digest(trajectories)])
         if prior_steps:
-            windows = spread(self.planned_windows, config.calibration_windows)
-            self.pruner.start_from_plan(static_plan(policy, windows, config.rho, config.init_plan))
+            self.pruner.start_from_plan(self.starting_plan(policy))
         # Adam moves every parameter by about its learning rate per step: a shared head at the network's
         # rate would flip every decision at once, so the per-decision prior gets its own, larger rate
         prior = [p for name, p in self.pruner.named_parameters() if name == "prior"]
@@ -157,14 +177,23 @@ class PrunerTrainer:
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
         self.references: dict[tuple[int, int], torch.Tensor] = {}  # (rollout, frame) -> its dense chunk
         self._saved_references = 0
-        # what the references depend on besides the acts (hashing the weights once, not per save): runs
-        # of any rho or init on the same policy, rollouts and seed share them (copy references.pt over)
-        self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
-                                          policy.config.inference_choices(), config.seed,
-                                          trajectories_digest(trajectories)])
         self.pool: ResidualCache | None = None  # R of every lane's current rollout; None: every lane restarts
         self.epoch, self.batch_index, self.history = 0, 0, []
         self.load_references()
+
+    def starting_plan(self, policy: SparseDiffusionPolicy) -> np.ndarray:
+        """The static plan the prior table starts at, kept in the run folder: searching it (``best``
+        runs every family's plan) costs minutes on DDPM-100, and a resumed run needs it again."""
+        path = self.run_dir / START_PLAN_FILE
+        key = json.dumps([self.references_key, self.config.init_plan, self.config.rho, self.config.calibration_windows])
+        if path.is_file():
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            if saved["key"] == key:
+                return saved["plan"].numpy()
+        windows = spread(self.planned_windows, self.config.calibration_windows)
+        plan = static_plan(policy, windows, self.config.rho, self.config.init_plan)
+        save_torch({"key": key, "plan": torch.from_numpy(plan)}, path)
+        return plan
 
     def start_from(self, planner: PrunerPlanner) -> None:
         """Warm start from a trained pruner of the same shape (another sampler's, say); the offset is
