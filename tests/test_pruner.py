@@ -396,7 +396,8 @@ def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
 
     policy = tiny_policy()
     rollouts = trajectories()
-    config = PrunerTrainConfig(rho=0.75, epochs=1, batch_size=3, segment_frames=3, calibration_windows=4)
+    config = PrunerTrainConfig(rho=0.75, epochs=1, batch_size=3, segment_frames=3, calibration_windows=4,
+                               init_plan="bac")
     trainer = PrunerTrainer(policy, rollouts, config, tmp_path / "run")
     bac = static_plan(policy, spread(trainer.planned_windows, 4), 0.75, "bac")
     assert 0 < (bac != Decision.COMPUTE).mean() < 1
@@ -411,6 +412,23 @@ def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="cannot choose"):
         pruner_for(policy, "one_for_all", n_steps=policy.sampler.num_steps).start_from_plan(bac)
+
+
+def test_a_static_plan_file_starts_the_pruner_at_that_plan(tmp_path):
+    """--init with a static plan (here one hand-made) sets the prior table to it, whatever --init-plan says."""
+    from tts_gym.sparsity.planners import FixedPlanner
+
+    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
+    plan = np.full((4, policy.config.backbone.n_blocks), Decision.REUSE_T, np.int8)
+    plan[[0, 2]] = Decision.COMPUTE
+    trainer = PrunerTrainer(policy, trajectories(), PrunerTrainConfig(rho=0.5, epochs=1, batch_size=3, segment_frames=3,
+                                                                      init_plan="interval"), tmp_path)
+    trainer.start_from(FixedPlanner(plan))
+    sparse = trainer.sparse_policy(calibrated=False)
+    sparse.predict_action_chunk(trajectories()[0][0])  # a rollout's first act is dense
+    for window in trajectories()[0][1:4]:
+        sparse.predict_action_chunk(window)
+        np.testing.assert_array_equal(sparse.last_inference.plan[0], plan)
 
 
 def test_executed_action_weights_match_what_the_queue_executes():

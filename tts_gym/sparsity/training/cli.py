@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--init", default=None, metavar="PLANNER_FILE",
                         help="start from this trained pruner of the same shape (e.g. the DDIM-16 one when training for "
-                             "DDPM-100, or one trained on earlier weights of the policy)")
+                             "DDPM-100, or one trained on earlier weights of the policy), or from this static plan "
+                             "(a file of --static or --freeze) as the prior table")
     parser.add_argument("--recalibrate", default=None, metavar="PLANNER_FILE",
                         help="no training: move this trained pruner to --rho by its compute-logit offset")
     parser.add_argument("--static", default=None, choices=STATIC_PLANS,

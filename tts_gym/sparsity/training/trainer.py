@@ -37,6 +37,7 @@ from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
 from ..chunk_error import executed_l1
 from ..plan import dense_plan
+from ..planners.base import FixedPlanner
 from ..planners.frozen import FreezeReport, freeze
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
 from ..planners.static import (
@@ -195,9 +196,14 @@ class PrunerTrainer:
         save_torch({"key": key, "plan": torch.from_numpy(plan)}, path)
         return plan
 
-    def start_from(self, planner: PrunerPlanner) -> None:
-        """Warm start from a trained pruner of the same shape (another sampler's, say); the offset is
-        not taken: the trained pruner is calibrated afresh at the end."""
+    def start_from(self, planner: PrunerPlanner | FixedPlanner) -> None:
+        """Warm start from a trained pruner of the same shape (another sampler's, say), or from a static
+        plan (a file of ``--static``, a frozen pruner) as the prior table; the offset is not taken: the
+        trained pruner is calibrated afresh at the end."""
+        if isinstance(planner, FixedPlanner):
+            self.pruner.start_from_plan(planner.fixed)
+            self.restart_average()
+            return
         # the prior table is the static plan's: a pruner without one (or of another K) brings the rest
         same_shape = isinstance(planner, PrunerPlanner) and \
             replace(planner.pruner.config, n_steps=self.pruner.config.n_steps) == self.pruner.config
