@@ -142,6 +142,14 @@ for rho in 0.92 0.93; do
       --rho $rho --init-plan tail --prior-lr 0.001 --ema-decay 0.99 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 50 \
       --stop-after 40 --threads 1 --out $P/kitchen_ddpm100_rho$rho.pt
 done
+# Can and Square: static plans at 92-94% reuse (seconds each, no training). Their tail search picks no tail:
+# every block computed at evenly spaced steps; at 94% the interval plan (steps 0, 17, ..., 85) is the best static one
+for task in can square; do
+  tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddpm --steps 100 \
+      --rho 0.92 --static tail --out $P/${task}_tail_ddpm100_rho0.92.pt
+done
+tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 \
+    --rho 0.94 --static interval --out $P/can_interval_ddpm100_rho0.94.pt
 tts-gym train-pruner --policy $OUT/policies/square.pt $(choices square) --rollouts $OUT/rollouts/square.h5 \
     --freeze $P/square_ddpm100_rho0.90_ema.pt --out $P/square_frozen_ddpm100_rho0.90.pt
 

@@ -162,6 +162,8 @@ def test_resume_continues_where_it_stopped(tmp_path):
     assert second.try_resume() and second.epoch * second.batches_per_epoch + second.batch_index == 3
     for key, value in first.pruner.state_dict().items():
         torch.testing.assert_close(second.pruner.state_dict()[key], value)
+    for key, value in first.start_weights.items():  # where it started, for moved_from_start
+        torch.testing.assert_close(second.start_weights[key], value)
 
 
 def test_moving_average_is_what_a_run_hands_out_and_resumes(tmp_path):
@@ -424,6 +426,7 @@ def test_a_static_plan_file_starts_the_pruner_at_that_plan(tmp_path):
     trainer = PrunerTrainer(policy, trajectories(), PrunerTrainConfig(rho=0.5, epochs=1, batch_size=3, segment_frames=3,
                                                                       init_plan="interval"), tmp_path)
     trainer.start_from(FixedPlanner(plan))
+    assert trainer.moved_from_start() == 0.0 and trainer.moved_from_start(offset=1e3) > 0  # all computed
     sparse = trainer.sparse_policy(calibrated=False)
     sparse.predict_action_chunk(trajectories()[0][0])  # a rollout's first act is dense
     for window in trajectories()[0][1:4]:

@@ -96,6 +96,9 @@ def save_trained(trainer: PrunerTrainer, args: argparse.Namespace, trajectories:
         "finished": trainer.epoch >= trainer.config.epochs, "epochs_done": trainer.epoch,
         "batches_done": trainer.batches_done,
         "compute_offset": sparse.planner.compute_offset,
+        # how much of the plan training itself changed, and how much with the calibration's offset
+        "moved_by_training": trainer.moved_from_start(),
+        "moved_with_offset": trainer.moved_from_start(sparse.planner.compute_offset),
         "recent_fidelity_l1": sum(r["fidelity_l1"] for r in recent) / max(1, len(recent)),
     }
     if trainer.validation:

@@ -217,9 +217,24 @@ class PrunerTrainer:
         self.restart_average()
 
     def restart_average(self) -> None:
-        """The moving average starts at the pruner's current weights (its static plan, or a warm start)."""
+        """The moving average starts at the pruner's current weights (its static plan, or a warm start),
+        which are also kept as where training started (``moved_from_start``)."""
+        self.start_weights = copy.deepcopy(self.pruner.state_dict())
         if self.config.ema_decay:
             self.average = EMA(self.pruner, max_decay=self.config.ema_decay)
+
+    @torch.no_grad()
+    def moved_from_start(self, offset: float = 0.0, windows: int = 64) -> float:
+        """Share of the free decisions (after step 0, every cache available, over ``windows`` of the
+        training acts) that the trained pruner at compute ``offset`` plans otherwise than the pruner it
+        started as: 0 at offset 0 means training changed no decision, only the calibration did."""
+        start = Pruner(self.pruner.config)
+        start.load_state_dict(self.start_weights)
+        memory = self.policy.encode(spread(self.planned_windows, windows))
+        valid = np.ones((len(memory), self.sampler.num_steps, self.pruner.config.n_blocks), bool)
+        before = PrunerPlanner(start).plan(memory, valid)
+        after = PrunerPlanner(copy.deepcopy(self.trained_pruner), offset).plan(memory, valid)
+        return float((before != after)[:, 1:].mean())
 
     @property
     def trained_pruner(self) -> Pruner:
@@ -382,7 +397,7 @@ class PrunerTrainer:
     def save_state(self) -> None:
         state = {"config": self.config.to_dict(), "pruner": self.pruner.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "batch_index": self.batch_index,
-                 "history": self.history}
+                 "history": self.history, "start": self.start_weights}
         if self.average is not None:
             state["average"] = self.average.state_dict()
         save_torch(state, self.run_dir / STATE_FILE)
@@ -404,6 +419,7 @@ class PrunerTrainer:
         if json.loads(json.dumps(saved)) != json.loads(json.dumps(self.config.to_dict())):
             raise ValueError(f"{path} was written with another pruner config; use another --run-dir")
         self.pruner.load_state_dict(state["pruner"])
+        self.start_weights = state.get("start", self.start_weights)  # a run saved without it: its static start
         if self.average is not None:
             self.average.load_state_dict(state["average"])
         self.optimizer.load_state_dict(state["optimizer"])
