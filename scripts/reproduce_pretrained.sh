@@ -142,11 +142,12 @@ for rho in 0.92 0.93; do
       --rho $rho --init-plan tail --prior-lr 0.001 --ema-decay 0.99 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 50 \
       --stop-after 40 --threads 1 --out $P/kitchen_ddpm100_rho$rho.pt
 done
-# Can and Square: static plans at 92-94% reuse (seconds each, no training). Their tail search picks no tail:
-# every block computed at evenly spaced steps; at 94% the interval plan (steps 0, 17, ..., 85) is the best static one
-for task in can square; do
-  tts-gym train-pruner --policy $OUT/policies/$task.pt $(choices $task) --rollouts $OUT/rollouts/$task.h5 --sampler ddpm --steps 100 \
-      --rho 0.92 --static tail --out $P/${task}_tail_ddpm100_rho0.92.pt
+# Lift, Can and Square: static plans at 92-96% reuse (seconds each, no training). Their tail search picks no
+# tail: every block computed at evenly spaced steps; Can's at 94% is the interval plan (steps 0, 17, ..., 85)
+for spec in "can 0.92" "square 0.92" "lift 0.94" "lift 0.96"; do
+  set -- $spec
+  tts-gym train-pruner --policy $OUT/policies/$1.pt $(choices $1) --rollouts $OUT/rollouts/$1.h5 --sampler ddpm --steps 100 \
+      --rho $2 --static tail --out $P/$1_tail_ddpm100_rho$2.pt
 done
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 \
     --rho 0.94 --static interval --out $P/can_interval_ddpm100_rho0.94.pt
