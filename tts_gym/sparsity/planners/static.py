@@ -145,11 +145,15 @@ def chunk_errors(policy, windows: np.ndarray, plans: dict, seed: int = 0) -> dic
     return {name: float(executed_l1(chunk(plan), reference, weights)) for name, plan in plans.items()}
 
 
+def tail_plans(steps: int, blocks: int, rho: float) -> dict[int, np.ndarray]:
+    """Tail length -> tail plan, for every tail the update count at ``rho`` allows."""
+    updates = updates_for_reuse(steps, rho)
+    return {tail: tail_plan(steps, blocks, updates, tail) for tail in range(updates)}
+
+
 def best_tail_plan(policy, windows: np.ndarray, rho: float, seed: int = 0) -> tuple[np.ndarray, dict[int, float]]:
     """The tail plan with BAC's update count at ``rho`` whose chunks are nearest dense's on ``windows``
     (``chunk_errors``). Returns the plan and every tail length's error."""
-    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
-    updates = updates_for_reuse(steps, rho)
-    plans = {tail: tail_plan(steps, blocks, updates, tail) for tail in range(updates)}
+    plans = tail_plans(policy.sampler.num_steps, policy.config.backbone.n_blocks, rho)
     errors = chunk_errors(policy, windows, plans, seed)
     return plans[min(errors, key=errors.get)], errors

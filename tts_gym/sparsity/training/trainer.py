@@ -42,7 +42,7 @@ from ..planners.frozen import FreezeReport, freeze
 from ..planners.learned import PrunerPlanner, calibrate_compute_offset
 from ..planners.static import (
     bac_plan_for_reuse, best_tail_plan, calibration_residuals, chunk_errors, cosine_similarity_matrices,
-    interval_for_reuse, interval_plan,
+    interval_for_reuse, interval_plan, tail_plans,
 )
 from ..pruner import Pruner, PrunerConfig, available_options, straight_through_gates
 from .config import STATIC_FAMILIES, PrunerTrainConfig
@@ -101,10 +101,14 @@ def best_static_plan(policy: SparseDiffusionPolicy, windows: np.ndarray,
     (``chunk_errors``); also its family and every family's error. Which family wins depends on the
     task: evenly spaced full updates on Can, the last steps computed on Kitchen, never BAC's
     per-block steps where measured."""
-    plans = {kind: static_plan(policy, windows, rho, kind) for kind in STATIC_FAMILIES}
-    errors = chunk_errors(policy, windows, plans)
-    kind = min(errors, key=errors.get)
-    return plans[kind], kind, errors
+    # every candidate (each tail length too) against one dense reference: the search's costliest run
+    candidates = {(kind, 0): static_plan(policy, windows, rho, kind) for kind in STATIC_FAMILIES if kind != "tail"}
+    candidates.update({("tail", tail): plan for tail, plan in
+                       tail_plans(policy.sampler.num_steps, policy.config.backbone.n_blocks, rho).items()})
+    errors = chunk_errors(policy, windows, candidates)
+    best = min(errors, key=errors.get)
+    by_family = {kind: min(error for (family, _), error in errors.items() if family == kind) for kind in STATIC_FAMILIES}
+    return candidates[best], best[0], by_family
 
 
 def recalibrated(policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], rho: float) -> SparseDiffusionPolicy:
@@ -172,7 +176,7 @@ class PrunerTrainer:
             groups.append({"params": prior, "lr": config.prior_learning_rate, "weight_decay": 0.0})
         self.optimizer = torch.optim.AdamW(groups)
         self.average: EMA | None = None
-        self.restart_average()
+        self.mark_start()
         horizon_weights = policy.executed_action_weights() if config.executed_weighting \
             else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
@@ -202,7 +206,7 @@ class PrunerTrainer:
         trained pruner is calibrated afresh at the end."""
         if isinstance(planner, FixedPlanner):
             self.pruner.start_from_plan(planner.fixed)
-            self.restart_average()
+            self.mark_start()
             return
         # the prior table is the static plan's: a pruner without one (or of another K) brings the rest
         same_shape = isinstance(planner, PrunerPlanner) and \
@@ -214,11 +218,11 @@ class PrunerTrainer:
         if planner.pruner.config.n_steps != self.pruner.config.n_steps:  # another K's table: keep this one's
             weights.pop("prior", None)
         self.pruner.load_state_dict(weights, strict=False)  # the configs match but for the table
-        self.restart_average()
+        self.mark_start()
 
-    def restart_average(self) -> None:
-        """The moving average starts at the pruner's current weights (its static plan, or a warm start),
-        which are also kept as where training started (``moved_from_start``)."""
+    def mark_start(self) -> None:
+        """Training starts at the pruner's current weights (its static plan, or a warm start): they are
+        kept for ``moved_from_start``, and the moving average starts there."""
         self.start_weights = copy.deepcopy(self.pruner.state_dict())
         if self.config.ema_decay:
             self.average = EMA(self.pruner, max_decay=self.config.ema_decay)
