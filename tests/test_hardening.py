@@ -274,3 +274,17 @@ def test_overlapped_planning_gives_the_same_actions_over_ten_thousand_acts():
             np.testing.assert_array_equal(inline.last_inference.plan, overlapped.last_inference.plan)
             sparsities.append(inline.last_inference.sparsity)
     assert 0.2 < np.mean(sparsities) < 0.8
+
+
+def test_the_command_line_names_bad_input_in_one_line(tmp_path, capsys, monkeypatch):
+    from tts_gym.cli import TRACEBACK_VARIABLE, main
+
+    truncated = tmp_path / "policy.pt"
+    truncated.write_bytes(b"not a checkpoint")
+    monkeypatch.delenv(TRACEBACK_VARIABLE, raising=False)
+    assert main(["eval", "--policy", str(truncated), "--episodes", "1"]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("tts-gym eval: error: ") and "Traceback" not in message
+    monkeypatch.setenv(TRACEBACK_VARIABLE, "1")
+    with pytest.raises(CheckpointError):
+        main(["eval", "--policy", str(truncated), "--episodes", "1"])

@@ -417,15 +417,18 @@ def test_prior_table_starts_the_pruner_exactly_at_the_static_plan(tmp_path):
 
 
 def test_a_static_plan_file_starts_the_pruner_at_that_plan(tmp_path):
-    """--init with a static plan (here one hand-made) sets the prior table to it, whatever --init-plan says."""
+    """--init with a static plan (here one hand-made) sets the prior table to it, whatever --init-plan says,
+    and --init-plan's plan is not searched."""
     from tts_gym.sparsity.planners import FixedPlanner
+    from tts_gym.sparsity.training.trainer import START_PLAN_FILE
 
     policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
     plan = np.full((4, policy.config.backbone.n_blocks), Decision.REUSE_T, np.int8)
     plan[[0, 2]] = Decision.COMPUTE
     trainer = PrunerTrainer(policy, trajectories(), PrunerTrainConfig(rho=0.5, epochs=1, batch_size=3, segment_frames=3,
-                                                                      init_plan="interval"), tmp_path)
-    trainer.start_from(FixedPlanner(plan))
+                                                                      init_plan="interval"), tmp_path,
+                            warm_start=FixedPlanner(plan))
+    assert not (tmp_path / START_PLAN_FILE).exists()
     assert trainer.moved_from_start() == 0.0 and trainer.moved_from_start(offset=1e3) > 0  # all computed
     sparse = trainer.sparse_policy(calibrated=False)
     sparse.predict_action_chunk(trajectories()[0][0])  # a rollout's first act is dense

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 # name -> (module, one-line help)
@@ -22,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render-masks": ("tts_gym.wrappers.render_masks", "draw recorded plans as pictures"),
     "zoo": ("tts_gym.zoo.listing", "list the shipped policies and pruners with their measured results"),
 }
+
+TRACEBACK_VARIABLE = "TTS_GYM_TRACEBACK"  # set: bad-input errors raise with their traceback
 
 
 def _exists(module_name: str) -> bool:
@@ -43,7 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
     module = importlib.import_module(_available()[args.command][0])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except ValueError as error:  # every bad-input error here is one (a wrong shape, file, name or option)
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        print(f"tts-gym {args.command}: error: {error}\n(set {TRACEBACK_VARIABLE}=1 for the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -167,12 +167,13 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_run")
-    trainer = PrunerTrainer(policy, trajectories, config, run_dir)
+    warm_start = None
+    if args.init:
+        warm = read_planner_checkpoint(args.init)
+        warm_start = planner_from_state(warm["planner"]["name"], warm["planner"]["state"])
+    trainer = PrunerTrainer(policy, trajectories, config, run_dir, warm_start=warm_start)
     if trainer.try_resume():
         print(f"resuming at epoch {trainer.epoch}, batch {trainer.batch_index}")
-    elif args.init:
-        warm = read_planner_checkpoint(args.init)
-        trainer.start_from(planner_from_state(warm["planner"]["name"], warm["planner"]["state"]))
     written = set()
 
     def snapshot() -> None:

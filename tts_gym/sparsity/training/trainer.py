@@ -137,7 +137,9 @@ def trajectories_digest(trajectories: list[np.ndarray]) -> str:
 
 class PrunerTrainer:
     def __init__(self, policy: SparseDiffusionPolicy, trajectories: list[np.ndarray], config: PrunerTrainConfig,
-                 run_dir: str | os.PathLike) -> None:
+                 run_dir: str | os.PathLike, warm_start: PrunerPlanner | FixedPlanner | None = None) -> None:
+        """``warm_start``: a trained pruner or static plan to start from (see ``start_from``) instead of
+        ``config.init_plan``'s plan, which is then searched only if the warm start brings no table of its own."""
         self.policy = policy
         self.config = config
         self.run_dir = Path(run_dir)
@@ -165,7 +167,7 @@ class PrunerTrainer:
         self.references_key = json.dumps([policy.weights_digest(), policy.config.to_dict()["sampler"],
                                           policy.config.inference_choices(), config.seed,
                                           trajectories_digest(trajectories)])
-        if prior_steps:
+        if prior_steps and not self.brings_prior(warm_start):
             self.pruner.start_from_plan(self.starting_plan(policy))
         # Adam moves every parameter by about its learning rate per step: a shared head at the network's
         # rate would flip every decision at once, so the per-decision prior gets its own, larger rate
@@ -177,6 +179,8 @@ class PrunerTrainer:
         self.optimizer = torch.optim.AdamW(groups)
         self.average: EMA | None = None
         self.mark_start()
+        if warm_start is not None:
+            self.start_from(warm_start)
         horizon_weights = policy.executed_action_weights() if config.executed_weighting \
             else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
@@ -199,6 +203,11 @@ class PrunerTrainer:
         plan = static_plan(policy, windows, self.config.rho, self.config.init_plan)
         save_torch({"key": key, "plan": torch.from_numpy(plan)}, path)
         return plan
+
+    def brings_prior(self, planner: PrunerPlanner | FixedPlanner | None) -> bool:
+        """Whether a warm start sets the whole prior table: a static plan, or a pruner of this step count."""
+        return isinstance(planner, FixedPlanner) or (
+            isinstance(planner, PrunerPlanner) and planner.pruner.config.n_steps == self.sampler.num_steps)
 
     def start_from(self, planner: PrunerPlanner | FixedPlanner) -> None:
         """Warm start from a trained pruner of the same shape (another sampler's, say), or from a static
