@@ -648,24 +648,3 @@ def test_static_command_writes_the_plan_a_pruner_would_start_at(tmp_path, kind):
     np.testing.assert_array_equal(written.planner.fixed, static_plan(policy, windows, 0.5, kind))
     assert (written.planner.fixed != 0).mean() == pytest.approx(0.5, abs=0.1)  # BAC bubbles updates in
 
-
-def test_spread_weighting_counts_errors_in_units_of_dense_own_spread(tmp_path):
-    """A dimension that varies half as much between two dense draws weighs twice as much, and the
-    trainer's weights come from its own policy's draws."""
-    from tts_gym.sparsity.chunk_error import executed_l1, spread_weights
-
-    horizon = torch.tensor([0.5, 0.5, 0.0])
-    chunks = torch.zeros(4, 3, 2)
-    others = torch.zeros(4, 3, 2)
-    others[..., 0], others[..., 1] = 0.2, 0.1
-    weights = spread_weights(chunks, others, horizon)
-    torch.testing.assert_close(weights, torch.tensor([2 / 3, 4 / 3]))
-    error = torch.zeros(4, 3, 2)
-    error[..., 1] = 1.0  # off only where dense is surest
-    assert executed_l1(error, chunks, horizon, weights) > executed_l1(error, chunks, horizon)
-    policy = tiny_policy(sampler=SamplerConfig("ddim", 4))
-    trainer = PrunerTrainer(policy, trajectories(), PrunerTrainConfig(rho=0.5, epochs=1, batch_size=3, segment_frames=3,
-                                                                      spread_weighting=True), tmp_path)
-    assert trainer.dimension_weights.shape == (policy.config.backbone.action_dim,)
-    torch.testing.assert_close(trainer.dimension_weights.mean(), torch.tensor(1.0))
-    assert np.isfinite(trainer.train_batch(0, 0, np.random.default_rng(0))["fidelity_l1"])

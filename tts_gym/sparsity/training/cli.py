@@ -52,9 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "plan, computing only what it computes")
     parser.add_argument("--all-actions", action="store_true",
                         help="weight every predicted action equally in the fidelity loss, not by what is executed")
-    parser.add_argument("--spread-weighting", action="store_true",
-                        help="weigh each action dimension's error by the inverse of dense's own spread there under "
-                             "other noise: a dimension the policy is sure of (a gripper that must close) counts more")
     parser.add_argument("--max-rollouts", type=int, default=None, help="use only the first N rollouts")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--stop-after", type=int, default=None, metavar="BATCHES",
@@ -165,7 +162,6 @@ def run(args: argparse.Namespace) -> int:
         prior_learning_rate=args.prior_lr,
         epochs=args.epochs, batch_size=args.batch_size, segment_frames=args.segment_frames, width=args.width,
         init_plan=args.init_plan, gated_steps=args.gated_steps, executed_weighting=not args.all_actions,
-        spread_weighting=args.spread_weighting,
         carry_rollout_cache=not args.reset_each_batch, ema_decay=args.ema_decay,
         validation_rollouts=args.validation_rollouts,
     )

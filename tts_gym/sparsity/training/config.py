@@ -27,8 +27,7 @@ class PrunerTrainConfig:
     batch draws ``batch_size`` of the ``lanes`` at random (see ``lanes``). ``ema_decay`` > 0 saves an
     exponential moving average of the pruner's weights (decay warming up to it) instead of the last
     state: neighbouring states' plans differ widely in success, an average of them less.
-    ``spread_weighting`` weighs each action dimension's error by the inverse of dense's own spread
-    there under other noise (``chunk_error.spread_weights``). ``validation_rollouts`` holds the last rollouts out of training: a state's hard plan is scored on
+    ``validation_rollouts`` holds the last rollouts out of training: a state's hard plan is scored on
     them (see ``PrunerTrainer.validation_fidelity``), which ranks states by success where the training
     batches' loss does not.
     """
@@ -49,7 +48,6 @@ class PrunerTrainConfig:
     calibration_windows: int = 16  # observation windows BAC's similarity matrices are measured on
     gated_steps: int = 4  # denoising steps whose gates get a gradient per act (0: every step)
     executed_weighting: bool = True  # weight the fidelity term by what the action queue executes
-    spread_weighting: bool = False  # weight each action dimension by the inverse of dense's spread over noise
     carry_rollout_cache: bool = True  # R carries across batches (dense act once per rollout), else per batch
     lanes: int = 32  # rollouts played side by side (at most the recorded ones); a batch draws batch_size of them
     ema_decay: float = 0.0  # the saved pruner is the weights' moving average at this decay (0: the last state)

@@ -35,7 +35,7 @@ from ...files import save_torch, write_csv
 from ...training.ema import EMA
 from ...policy.policy import SparseDiffusionPolicy
 from ..cache import ResidualCache
-from ..chunk_error import executed_l1, spread_weights
+from ..chunk_error import executed_l1
 from ..plan import dense_plan
 from ..planners.base import FixedPlanner
 from ..planners.frozen import FreezeReport, freeze
@@ -184,7 +184,6 @@ class PrunerTrainer:
         horizon_weights = policy.executed_action_weights() if config.executed_weighting \
             else np.full(policy.config.backbone.horizon, 1.0 / policy.config.backbone.horizon)
         self.action_weights = torch.as_tensor(horizon_weights, dtype=torch.float32)
-        self.dimension_weights = self.dense_spread_weights() if config.spread_weighting else None
         self.references: dict[tuple[int, int], torch.Tensor] = {}  # (rollout, frame) -> its dense chunk
         self._saved_references = 0
         self.pool: ResidualCache | None = None  # R of every lane's current rollout; None: every lane restarts
@@ -288,22 +287,8 @@ class PrunerTrainer:
         return torch.stack([self.references[key] for key in keys])
 
     def fidelity(self, chunk: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """L1 per predicted action, weighted by how much of it is executed (and per dimension by dense's
-        spread, with ``spread_weighting``); mean over rows."""
-        return executed_l1(chunk, reference, self.action_weights, self.dimension_weights)
-
-    @torch.no_grad()
-    def dense_spread_weights(self) -> torch.Tensor:
-        """``spread_weights`` of two dense chunks under two noise draws, on the calibration windows."""
-        steps, blocks = self.sampler.num_steps, self.policy.config.backbone.n_blocks
-        windows = spread(self.planned_windows, self.config.calibration_windows)
-        memory = self.policy.encode(windows)
-        chunks = []
-        for draw in range(2):
-            sample, noise = self.policy.draw_noise(len(windows), torch.Generator().manual_seed(self.config.seed + draw))
-            chunks.append(self.executor.run(memory, dense_plan(len(windows), steps, blocks), sample, noise,
-                                            ResidualCache(steps, blocks)))
-        return spread_weights(*chunks, self.action_weights)
+        """L1 per predicted action, weighted by how much of it is executed; mean over rows."""
+        return executed_l1(chunk, reference, self.action_weights)
 
     @torch.no_grad()
     def validation_fidelity(self, sparse: SparseDiffusionPolicy) -> float:
