@@ -247,3 +247,25 @@ def test_frontier_keeps_only_undominated_rows_and_finds_the_fastest_keeping_succ
     assert fastest_keeping_success(rows)["method"] == "ddim-2"  # tts is faster but below dense's interval
     plot_frontier(rows, tmp_path / "frontier.png", "test")
     assert (tmp_path / "frontier.png").stat().st_size > 0
+
+
+def test_pick_keeps_the_candidate_with_most_success_then_most_reuse(tmp_path, capsys):
+    from tts_gym.cli import main
+    from tts_gym.evaluation.pick import PICKS_FILE, best_of
+
+    rows = [{"planner": name, "success_rate": rate, "mean_sparsity": reuse}
+            for name, rate, reuse in [("a", 0.8, 0.9), ("b", 0.9, 0.5), ("c", 0.9, 0.8), ("d", 0.9, 0.8)]]
+    assert best_of(rows)["planner"] == "c"  # most success, then most reuse, then the first given
+    policy = policy_for_tiny_env()
+    steps, blocks = policy.sampler.num_steps, policy.config.backbone.n_blocks
+    dense = policy.save_planner(tmp_path / "dense.pt")
+    sparse = policy.with_planner(interval_planner(steps, blocks, 2)).save_planner(tmp_path / "every_second.pt")
+    policy_file = policy.save(tmp_path / "policy.pt")
+    assert main(["pick", str(dense), str(sparse), "--policy", str(policy_file), "--episodes", "2",
+                 "--results", str(tmp_path / "picks"), "--out", str(tmp_path / "chosen.pt")]) == 0
+    assert "every_second.pt (chosen)" in capsys.readouterr().out  # both keep the tiny env's success: reuse decides
+    assert (tmp_path / "chosen.pt").read_bytes() == sparse.read_bytes()
+    picks = json.loads((tmp_path / "picks" / PICKS_FILE).read_text())
+    assert picks["best"] == str(sparse) and picks["seed_start"] == 200_000 and len(picks["candidates"]) == 2
+    assert (tmp_path / "picks" / "dense" / "episodes.jsonl").is_file()
+    assert main(["pick", str(dense), str(dense), "--policy", str(policy_file), "--episodes", "1"]) == 2

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record-rollouts": ("tts_gym.sparsity.training.record", "record dense rollouts as pruner-training trajectories"),
     "train-pruner": ("tts_gym.sparsity.training.cli", "train a test-time-sparsity pruner"),
     "eval": ("tts_gym.evaluation.cli", "evaluate a policy in simulation"),
+    "pick": ("tts_gym.evaluation.pick", "of several planner files, the one that keeps the most success on "
+                                        "validation episodes"),
     "bench": ("tts_gym.evaluation.bench_cli", "benchmark every acceleration method side by side"),
     "render-masks": ("tts_gym.wrappers.render_masks", "draw recorded plans as pictures"),
     "zoo": ("tts_gym.zoo.listing", "list the shipped policies and pruners with their measured results"),

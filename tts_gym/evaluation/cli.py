@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sparsity", type=float, default=None, help="shipped pruner variant (e.g. 0.95)")
     parser.add_argument("--strategy", default=None, choices=VARIANT_STRATEGIES,
                         help="of the --sparsity variant: omni, the learned pruner (default), frozen, its most "
-                             "frequent plan run as a static one, or tail, the static tail plan, where shipped")
+                             "frequent plan run as a static one, or tail / interval, the static tail or evenly spaced plan, "
+                             "where shipped")
     parser.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps of the sampler")
     parser.add_argument("--planner", default=None, help="planner file (.pt) to run instead of a shipped variant")

@@ -25,6 +25,7 @@ def load_variant(policy: str | os.PathLike, sparsity=None, sampler=None, steps=N
 
 
 TEST_SEED_START = 100_000  # test episodes start here; demonstrations use seeds from 0
+VALIDATION_SEED_START = 200_000  # choices (inference settings, training states) are made on these
 BACKENDS = ("local", "ray")
 
 
@@ -66,9 +67,10 @@ def evaluate(policy, env: str | None = None, episodes: int = 50, seed_start: int
     identity = {**policy_identity(policy, env_id), "max_episode_steps": max_episode_steps}
     log = EpisodeLog(out, identity) if out is not None else None
     recorded = log.recorded(seeds) if log else {}
-    if recorded and progress:
-        print(f"{out}: {len(recorded)} of {episodes} episodes already recorded; running the rest")
     missing = [seed for seed in seeds if seed not in recorded]
+    if recorded and progress:
+        print(f"{out}: {len(recorded)} of {episodes} episodes already recorded"
+              + ("; running the rest" if missing else ""))
     env_kwargs = {"max_episode_steps": max_episode_steps} if max_episode_steps else {}
     results = run(policy, env_id, missing, num_envs=num_envs, on_episode_end=log.append if log else None,
                   progress=progress, env_kwargs=env_kwargs, video_dir=video) if missing else []
