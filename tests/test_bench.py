@@ -262,9 +262,9 @@ def test_pick_keeps_the_candidate_with_most_success_then_most_reuse(tmp_path, ca
     sparse = policy.with_planner(interval_planner(steps, blocks, 2)).save_planner(tmp_path / "every_second.pt")
     policy_file = policy.save(tmp_path / "policy.pt")
     assert main(["pick", str(dense), str(sparse), "--policy", str(policy_file), "--episodes", "2",
-                 "--results", str(tmp_path / "picks"), "--out", str(tmp_path / "chosen.pt")]) == 0
+                 "--results", str(tmp_path / "picks"), "--out", str(tmp_path / "chosen" / "pruner.pt")]) == 0
     assert "every_second.pt (chosen)" in capsys.readouterr().out  # both keep the tiny env's success: reuse decides
-    assert (tmp_path / "chosen.pt").read_bytes() == sparse.read_bytes()
+    assert (tmp_path / "chosen" / "pruner.pt").read_bytes() == sparse.read_bytes()
     picks = json.loads((tmp_path / "picks" / PICKS_FILE).read_text())
     assert picks["best"] == str(sparse) and picks["seed_start"] == 200_000 and len(picks["candidates"]) == 2
     assert (tmp_path / "picks" / "dense" / "episodes.jsonl").is_file()

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"| {row['planner']}{chosen} | {row['mean_sparsity']:.1%} | {row['success_rate']:.2f} "
               f"({low:.2f}–{high:.2f}) |")
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(best["planner"], args.out)
         print(f"wrote {args.out}: {best['planner']}")
     return 0
