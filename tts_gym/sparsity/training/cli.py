@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rollouts", required=True, help="trajectory file from `tts-gym record-rollouts`")
     parser.add_argument("--out", required=True, help="planner file to write (.pt)")
     parser.add_argument("--strategy", default="omni", choices=["omni", "one_for_all"])
-    parser.add_argument("--rho", type=float, default=0.95, help="target share of reused blocks")
+    parser.add_argument("--rho", type=float, default=0.95,
+                        help="target share of reused blocks: for a pruner, of the decisions after step 0 (always "
+                             "computed), so a plan reusing 95%% of all blocks on DDPM-100 reuses 0.96 of those; "
+                             "for --static, of all blocks")
     parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim", "dpm"])
     parser.add_argument("--steps", type=int, default=100, help="denoising steps the pruner is trained for")
     add_inference_arguments(parser)  # the choices the pruner is trained under (default: the policy's)
