@@ -144,6 +144,11 @@ for spec in "ddpm 100 0.92" "ddpm 100 0.93" "ddim 16 0.80"; do
       --rho $3 --init-plan tail --prior-lr 0.001 --ema-decay 0.99 --gated-steps 4 --segment-frames 8 --batch-size 8 --epochs 50 \
       --stop-after 40 --threads 1 --out $P/kitchen_$1$2_rho$3.pt
 done
+# DDIM-4 from its tail plan, calibrated at 0.62 of the decisions after step 0 (the plan reuses 0.67): training
+# moves no decision, the head breaks the plan's ties where compute is added (3 min; p4 1.00 on validation seeds)
+tts-gym train-pruner --policy $OUT/policies/kitchen.pt $(choices kitchen) --rollouts $OUT/rollouts/kitchen.h5 --sampler ddim --steps 4 \
+    --rho 0.62 --init $P/kitchen_tail_ddim4_rho0.50.pt --prior-lr 0.001 --ema-decay 0.99 --gated-steps 4 --segment-frames 8 \
+    --batch-size 8 --epochs 50 --stop-after 60 --threads 1 --out $P/kitchen_ddim4_rho0.62.pt
 # Lift, Can and Square: static plans at 92-96% reuse (seconds each, no training). Their tail search picks no
 # tail: every block computed at evenly spaced steps; Can's at 94% is the interval plan (steps 0, 17, ..., 85)
 for spec in "can 0.92" "square 0.92" "lift 0.94" "lift 0.96"; do
