@@ -158,11 +158,11 @@ for spec in "can 0.92" "square 0.92" "lift 0.94" "lift 0.96"; do
 done
 tts-gym train-pruner --policy $OUT/policies/can.pt $(choices can) --rollouts $OUT/rollouts/can.h5 --sampler ddpm --steps 100 \
     --rho 0.94 --static interval --out $P/can_interval_ddpm100_rho0.94.pt
-# Can's and Square's pruners started one step's worth below the evenly spaced plan (Can's at 95% trained at
-# rho 0.94, Square's at 94% at rho 0.93), 80 batches, snapshots at 40 (11 min each beside another job);
-# `tts-gym pick` keeps the state with the most success on 30 validation seeds (Can 0.73 / 0.97 at 40 / 80
-# batches, the plan alone 0.70; Square 0.80 / 0.90, the plan alone 0.80)
-for spec in "can 0.95 0.94" "square 0.94 0.93"; do
+# Can's and Square's pruners started one step's worth below the evenly spaced plan (Can's at 95% and 96%
+# trained at rho 0.94 and 0.95, Square's at 94% at rho 0.93), 80 batches, snapshots at 40 (11 min each beside
+# another job); `tts-gym pick` keeps the state with the most success on 30 validation seeds (Can 0.73 / 0.97
+# and 0.67 / 0.97 at 40 / 80 batches, the plans alone 0.70; Square 0.80 / 0.90, the plan alone 0.80)
+for spec in "can 0.95 0.94" "can 0.96 0.95" "square 0.94 0.93"; do
   set -- $spec
   tts-gym train-pruner --policy $OUT/policies/$1.pt $(choices $1) --rollouts $OUT/rollouts/$1.h5 --sampler ddpm --steps 100 \
       --rho $2 --static interval --out $P/runs/$1_interval_ddpm100_rho$2.pt
