@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +53,11 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> Path:
                 writer.writerows(rows)
 
     return write_atomically(path, write)
+
+
+def copy_file(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """A copy of ``source`` at ``path`` (its folder created), replaced atomically."""
+    return write_atomically(path, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:

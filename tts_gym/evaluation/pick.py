@@ -7,10 +7,9 @@ per-episode noise); the highest success wins, a tie going to the candidate that 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-from ..files import write_json
+from ..files import copy_file, write_json
 from ..policy.policy import SparseDiffusionPolicy
 from .cli import add_backend_arguments, add_inference_arguments, backend_arguments, inference_arguments
 from .evaluate import VALIDATION_SEED_START, evaluate, load_variant
@@ -78,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"| {row['planner']}{chosen} | {row['mean_sparsity']:.1%} | {row['success_rate']:.2f} "
               f"({low:.2f}–{high:.2f}) |")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(best["planner"], args.out)
+        copy_file(best["planner"], args.out)
         print(f"wrote {args.out}: {best['planner']}")
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ..evaluation.cli import add_inference_arguments, inference_arguments, infer
 from ..evaluation.episode_log import IDENTITY_FILE, policy_identity
 from ..policy.config import INFERENCE_CHOICES
 from ..policy.policy import SparseDiffusionPolicy
-from ..files import write_json
+from ..files import copy_file, write_json
 from . import DEFAULT_STRATEGY, HERE, INDEX, VARIANT_STRATEGIES, find_variant, variant_files, variant_key
 
 MAX_FILE_BYTES = 10 * 2**20
@@ -135,7 +134,7 @@ def ship_pruner(name: str, file: str, sparsity: float, sampler: str, steps: int,
         raise ValueError(f"ship the policy {name!r} before its pruners")
     target = HERE / f"{name}_{strategy}_{sampler}{steps}_rho{sparsity:.2f}.pt"
     SparseDiffusionPolicy.load(HERE / index["policies"][name]["file"]).with_planner_file(file)  # must fit
-    shutil.copyfile(file, target)
+    copy_file(file, target)
     variants = [v for v in index["policies"][name]["variants"] if variant_key(v) != (sparsity, sampler, steps, strategy)]
     variants.append({"sparsity": sparsity, "sampler": sampler, "steps": steps, "strategy": strategy,
                      "file": target.name, "recipe": recipe, "results": _results(results)})

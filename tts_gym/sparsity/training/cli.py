@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 
 from ...evaluation.cli import add_inference_arguments, inference_arguments
 from ...evaluation.evaluate import load_variant
+from ...files import copy_file
 from ...policy.checkpoint import read_planner_checkpoint
 from ..planners import planner_from_state
 from ..planners.base import FixedPlanner
@@ -199,6 +199,6 @@ def run(args: argparse.Namespace) -> int:
     if final not in written:
         save_trained(trainer, args, trajectories, final)
     best = best_validated(out, config)
-    shutil.copyfile(best, out)
+    copy_file(best, out)
     print(f"wrote {out}: the best validated state, {best.name}: {json.dumps(read_planner_checkpoint(out)['metadata'])}")
     return 0
